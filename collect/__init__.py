@@ -1,0 +1,1 @@
+"""Facts about the system (probes) and the support-archive builder."""

@@ -1,0 +1,1 @@
+"""Checks and benchmarks: tool runners, parsers, metrics, reference comparison, reports."""

@@ -1,0 +1,1 @@
+"""Pure parsers: tool output text in, typed records and parse problems out."""

@@ -1,0 +1,1 @@
+"""The offline installer: bundle verification, Ansible driver, state and post-install checks."""

@@ -1,0 +1,79 @@
+"""Exit codes and the error type every command reports through.
+
+The contract (ARCHITECTURE.md): 0 success / all pass; 1 checks or metrics failed;
+2 usage or input error; 3 environment not ready. An error is one clear line plus what
+to do about it.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import click
+
+
+class ExitCode(enum.IntEnum):
+    OK = 0
+    FAILED = 1
+    USAGE = 2
+    NOT_READY = 3
+
+
+class MultiarcError(Exception):
+    """An error to show the user: one line of what went wrong, one of what to do."""
+
+    exit_code: ExitCode = ExitCode.FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        text = f"error: {self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class InputError(MultiarcError):
+    """Bad input: a corrupt bundle, a malformed CSV, a missing file (exit 2)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class EnvironmentNotReady(MultiarcError):
+    """Not root when needed, unsupported OS, tools or GPUs missing (exit 3)."""
+
+    exit_code = ExitCode.NOT_READY
+
+
+class ChecksFailed(MultiarcError):
+    """Checks or metrics failed (exit 1)."""
+
+    exit_code = ExitCode.FAILED
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Decorate a click command so a MultiarcError becomes its line(s) on stderr and exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except MultiarcError as err:
+            click.echo(err.render(), err=True)
+            sys.exit(int(err.exit_code))
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper

@@ -1,0 +1,34 @@
+"""Where things live on a target system: one place for every tool and state path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Installed layout (what the installer writes, what evaluation and collect read).
+MULTIARC_HOME = Path("/opt/intel/multi-arc")
+MULTIARC_TOOLS = MULTIARC_HOME / "tools"
+LEVEL_ZERO_TESTS_DIR = MULTIARC_TOOLS / "level-zero-tests"
+REFERENCE_CSV = MULTIARC_HOME / "results" / "reference_perf.csv"
+ONEAPI_ROOT = Path("/opt/intel/oneapi")
+ONEAPI_SETVARS = ONEAPI_ROOT / "setvars.sh"
+CCL_BENCHMARK = Path("/usr/bin/1ccl_benchmark")
+FIRMWARE_XE_DIR = Path("/lib/firmware/xe")
+
+# Installer state.
+STATE_DIR = Path(os.environ.get("MULTIARC_STATE_DIR", "/var/lib/multiarc"))
+STATE_FILE = STATE_DIR / "state.json"
+INSTALL_LOG_DIR = Path(os.environ.get("MULTIARC_LOG_DIR", "/var/log/multiarc"))
+
+# Folders searched for tools beyond PATH, in order.
+TOOL_SEARCH_DIRS: tuple[Path, ...] = (
+    LEVEL_ZERO_TESTS_DIR,
+    MULTIARC_TOOLS,
+    ONEAPI_ROOT / "mpi" / "latest" / "bin",
+    ONEAPI_ROOT / "compiler" / "latest" / "bin",
+    Path("/usr/bin"),
+    Path("/usr/local/bin"),
+)
+
+# Where this source tree (or the installed package's data) keeps roles/ and playbooks/.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The project's test command (README, .ci/run): set up, lint, then every test including the
+# integration suite that runs the playbooks over SSH into a real Debian root filesystem.
+# Extra arguments go to pytest (e.g. `bash tests/run.sh -m "not integration"`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh --test
+export PATH="$PWD/.venv/bin:$PATH"   # ansible-playbook, ansible (testinfra) on PATH
+
+echo "== ruff"
+ruff check .
+echo "== ansible-lint"
+if [[ -d roles || -d playbooks ]]; then
+    ansible-lint --offline -q roles playbooks
+fi
+echo "== pytest"
+python -m pytest "$@"
