@@ -19,6 +19,9 @@ FIRMWARE_XE_DIR = Path("/lib/firmware/xe")
 STATE_DIR = Path(os.environ.get("MULTIARC_STATE_DIR", "/var/lib/multiarc"))
 STATE_FILE = STATE_DIR / "state.json"
 INSTALL_LOG_DIR = Path(os.environ.get("MULTIARC_LOG_DIR", "/var/log/multiarc"))
+BUNDLES_DIR = STATE_DIR / "bundles"  # extracted bundles, one folder per version
+INSTALL_LOCK_FILE = STATE_DIR / "install.lock"  # held (fcntl) by the running multiarc-install
+RUNNER_DIR = STATE_DIR / "runner"  # ansible-runner private data of the last runs
 
 # Folders searched for tools beyond PATH, in order.
 TOOL_SEARCH_DIRS: tuple[Path, ...] = (
