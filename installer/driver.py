@@ -1,0 +1,184 @@
+"""Run playbooks/site.yml through ansible-runner and record every event.
+
+:func:`runner_kwargs` builds the exact ``ansible_runner.run`` call (inventory, extravars,
+tags for ``--only``/``--skip``, ``--check --diff``, environment); :func:`run_playbook`
+runs it, feeding each event to a :class:`~multiarc.installer.progress.RunTally`, the live
+view, a readable log and a JSON-lines file of the raw events. SSH connection multiplexing
+stays on (it is what makes a run over SSH fast) with its sockets in a private folder,
+and every master left running is told to exit when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import ansible_runner
+from multiarc.installer.progress import RunTally, View, estimate_task_count
+
+from multiarc.errors import InputError
+from multiarc.paths import PROJECT_ROOT
+
+PLAYBOOK = PROJECT_ROOT / "playbooks" / "site.yml"
+ROLES_DIR = PROJECT_ROOT / "roles"
+
+
+def available_roles(roles_dir: Path = ROLES_DIR) -> list[str]:
+    """The roles the playbook can run: folders of roles/ that have tasks/main.yml."""
+    if not roles_dir.is_dir():
+        return []
+    return sorted(p.name for p in roles_dir.iterdir() if (p / "tasks" / "main.yml").is_file())
+
+
+def parse_role_list(value: str | None, known: Iterable[str], option: str) -> list[str]:
+    """Split "a,b" into role names; InputError (exit 2) naming the known roles on a typo."""
+    if not value:
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    known_list = list(known)
+    unknown = [n for n in names if n not in known_list]
+    if unknown:
+        raise InputError(
+            f"{option}: unknown role(s): {', '.join(unknown)}",
+            f"roles are: {', '.join(known_list) or '(none found)'}",
+        )
+    return list(dict.fromkeys(names))
+
+
+@dataclass
+class PlaybookRun:
+    """One ansible-playbook run: what, where, with which selection."""
+
+    inventory: Path
+    private_dir: Path
+    extravars: dict[str, Any] = field(default_factory=dict)
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    check: bool = False
+    playbook: Path = PLAYBOOK
+    roles_dir: Path = ROLES_DIR
+    control_dir: Path | None = None  # SSH ControlPath folder (short path: sockets)
+
+
+@dataclass
+class PlaybookOutcome:
+    status: str  # ansible-runner's: successful, failed, canceled, timeout
+    rc: int
+    tally: RunTally
+
+
+def runner_envvars(control_dir: Path | None) -> dict[str, str]:
+    env = {
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
+        "ANSIBLE_GATHERING": "explicit",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
+        "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",
+        "ANSIBLE_LOCALHOST_WARNING": "False",
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING": "False",
+        # ansible-playbook and its modules come from the Python running multiarc-install.
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    if control_dir is not None:
+        env["ANSIBLE_SSH_CONTROL_PATH_DIR"] = str(control_dir)
+    return env
+
+
+def runner_kwargs(run: PlaybookRun) -> dict[str, Any]:
+    """Keyword arguments for ansible_runner.run (without the event handler)."""
+    env = runner_envvars(run.control_dir)
+    env["ANSIBLE_ROLES_PATH"] = str(run.roles_dir)
+    kwargs: dict[str, Any] = {
+        "private_data_dir": str(run.private_dir),
+        "playbook": str(run.playbook),
+        "inventory": str(run.inventory),
+        "extravars": dict(run.extravars),
+        "envvars": env,
+        "quiet": True,
+        "rotate_artifacts": 3,
+    }
+    if run.only:
+        kwargs["tags"] = ",".join(run.only)
+    if run.skip:
+        kwargs["skip_tags"] = ",".join(run.skip)
+    if run.check:
+        kwargs["cmdline"] = "--check --diff"
+    return kwargs
+
+
+class EventRecorder:
+    """Writes the raw events (JSON lines) and Ansible's readable output (the install log)."""
+
+    def __init__(self, events: TextIO, log: TextIO) -> None:
+        self.events = events
+        self.log = log
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.events.write(json.dumps(event, default=str) + "\n")
+        text = event.get("stdout")
+        if text:
+            self.log.write(text.replace("\r\n", "\n").rstrip("\n") + "\n")
+        self.events.flush()
+        self.log.flush()
+
+
+def run_playbook(
+    run: PlaybookRun,
+    view: View,
+    record: Callable[[dict[str, Any]], None],
+    roles_selected: Iterable[str],
+) -> PlaybookOutcome:
+    """Run the playbook; every event goes to the tally, the view and the recorder."""
+    run.private_dir.mkdir(parents=True, exist_ok=True)
+    own_control_dir = run.control_dir is None
+    if own_control_dir:
+        run.control_dir = Path(tempfile.mkdtemp(prefix="multiarc-cp-"))
+    tally = RunTally(
+        expected_tasks=estimate_task_count(run.playbook, run.roles_dir, roles_selected)
+    )
+
+    def handle(event: dict[str, Any]) -> bool:
+        record(event)
+        result = tally.feed(event)
+        view.update(tally, result)
+        return True
+
+    view.start(tally.expected_tasks)
+    try:
+        runner = ansible_runner.run(event_handler=handle, **runner_kwargs(run))
+    finally:
+        view.stop()
+        assert run.control_dir is not None
+        close_ssh_masters(run.control_dir)
+        if own_control_dir:
+            shutil.rmtree(run.control_dir, ignore_errors=True)
+            run.control_dir = None
+    return PlaybookOutcome(status=str(runner.status), rc=int(runner.rc or 0), tally=tally)
+
+
+def close_ssh_masters(control_dir: Path) -> int:
+    """Ask every SSH ControlMaster with a socket in control_dir to exit; return how many."""
+    closed = 0
+    ssh = shutil.which("ssh")
+    if ssh is None or not control_dir.is_dir():
+        return 0
+    for socket in control_dir.iterdir():
+        if not socket.is_socket():
+            continue
+        done = subprocess.run(
+            [ssh, "-o", f"ControlPath={socket}", "-O", "exit", "multiarc-control"],
+            capture_output=True,
+            timeout=10,
+        )
+        closed += int(done.returncode == 0)
+    return closed
