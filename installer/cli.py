@@ -1,10 +1,234 @@
-"""Command line of multiarc-install (placeholder until its issue lands)."""
+"""Command line of ``multiarc-install``: the offline install, its verification, bundles."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+from multiarc.installer.driver import available_roles, parse_role_list
+from multiarc.installer.install import (
+    InstallPaths,
+    InstallReport,
+    InstallRequest,
+    install,
+    reboot_hosts,
+)
+from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts
+from multiarc.installer.progress import PlainView, RichView, View
+from multiarc.installer.state import load_state
+from multiarc.installer.summary import print_summary
+from multiarc.installer.verify import (
+    counts,
+    expectations,
+    host_specs,
+    parse_skip_checks,
+    results_table,
+    run_checks,
+)
+from multiarc.installer.verify_checks import CHECKS
+from rich.console import Console
+
+from multiarc.errors import ChecksFailed, EnvironmentNotReady, InputError, reports_errors
+
+EPILOG = """\b
+Examples:
+  # install the bundle on this machine (asks before changing anything)
+  sudo multiarc-install --offline multi-arc-bmg-offline-installer-25.31.tar.xz
+  # show what would change, with diffs, changing nothing
+  sudo multiarc-install --offline BUNDLE.tar.xz --check
+  # only the firmware and grub roles; or everything but docker
+  sudo multiarc-install --offline BUNDLE.tar.xz --only firmware,grub --yes
+  sudo multiarc-install --offline BUNDLE.tar.xz --skip docker --yes
+  # install onto the hosts of an Ansible inventory over SSH, reboot those that need it
+  multiarc-install --offline BUNDLE.tar.xz --inventory rack1.ini --yes --reboot
+  # after the reboot: check the installed state (exit 1 on any failure)
+  sudo multiarc-install --verify
+  multiarc-install --verify --inventory rack1.ini
+  # make or check a bundle
+  multiarc-install bundle create SRC_DIR -o bundle.tar.xz
+  multiarc-install bundle verify bundle.tar.xz
+
+\b
+Exit codes: 0 ok, 1 failed tasks or checks, 2 usage or input error (bad flag,
+corrupt bundle), 3 not ready (not root, unsupported OS, another run in progress).
+Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
+/var/lib/multiarc/state.json.
+"""
 
 
-@click.group(name="multiarc-install")
-def main() -> None:
-    """Not built yet."""
+@click.group(
+    name="multiarc-install",
+    invoke_without_command=True,
+    epilog=EPILOG,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--offline",
+    "bundle",
+    metavar="BUNDLE.tar.xz",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Install this offline bundle (Intel's archive or a multiarc bundle with manifest).",
+)
+@click.option("--check", is_flag=True, help="Show what would change (with diffs); change nothing.")
+@click.option(
+    "--only",
+    metavar="ROLE,..",
+    help=f"Run only these roles: {', '.join(available_roles()) or '(roles/ not found)'}.",
+)
+@click.option("--skip", metavar="ROLE,..", help="Run every role but these.")
+@click.option("--reboot", is_flag=True, help="Reboot at the end when a reboot is needed.")
+@click.option(
+    "--inventory",
+    metavar="FILE",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Ansible inventory: install onto (or verify) its hosts over SSH instead of localhost.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--allow-os-override",
+    is_flag=True,
+    help="Accept a Debian-family system other than Ubuntu 25.04 (labs, test roots).",
+)
+@click.option("--verify", is_flag=True, help="Check the installed state (after the reboot).")
+@click.option(
+    "--skip-check",
+    metavar="CHECK,..",
+    help=f"With --verify: report these checks as SKIP ({', '.join(CHECKS)}).",
+)
+@click.pass_context
+@reports_errors
+def main(
+    ctx: click.Context,
+    bundle: Path | None,
+    check: bool,
+    only: str | None,
+    skip: str | None,
+    reboot: bool,
+    inventory: Path | None,
+    yes: bool,
+    allow_os_override: bool,
+    verify: bool,
+    skip_check: str | None,
+) -> None:
+    """Bring an Intel Arc Pro B60 server to the validated software stack, offline.
+
+    Runs the project's Ansible playbook (roles: preflight, local_repo, kernel, grub, firmware,
+    system_config, gpu_driver, oneapi, tools, docker) on this machine or on the hosts of an
+    inventory, shows progress, records state and ends with a summary of what changed, what
+    was skipped and whether a reboot is needed. Host-only roles (kernel, grub, firmware,
+    docker) are skipped inside containers.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    if verify and bundle is not None:
+        raise InputError("--verify and --offline are separate steps", "run one, then the other")
+    if verify:
+        _verify(inventory, skip_check)
+        return
+    if bundle is None:
+        raise InputError(
+            "nothing to do", "pass --offline BUNDLE.tar.xz or --verify (see multiarc-install -h)"
+        )
+    if skip_check:
+        raise InputError("--skip-check goes with --verify", "drop it, or run --verify")
+    roles = available_roles()
+    request = InstallRequest(
+        bundle=bundle,
+        check=check,
+        only=parse_role_list(only, roles, "--only"),
+        skip=parse_role_list(skip, roles, "--skip"),
+        inventory=inventory,
+        allow_os_override=allow_os_override,
+    )
+    _install(request, yes=yes, reboot=reboot)
+
+
+def _console() -> Console:
+    return Console(highlight=False)
+
+
+def _install(request: InstallRequest, *, yes: bool, reboot: bool) -> None:
+    console = _console()
+    view: View = (
+        RichView(console, show_diffs=request.check)
+        if console.is_terminal
+        else PlainView(sys.stdout, show_diffs=request.check)
+    )
+
+    def confirm(question: str) -> bool:
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            return False
+        return click.confirm(question, default=False)
+
+    install_paths = InstallPaths.default()
+    report = install(request, install_paths, view, confirm=confirm, say=console.print)
+    _print_report(console, report, request)
+    if report.failed:
+        raise ChecksFailed(
+            f"{report.failed} task(s) failed", f"see the log {report.log} and run again"
+        )
+    if reboot and report.reboot_hosts and not request.check:
+        reboot_hosts(report, request, install_paths, console.print)
+
+
+def _print_report(console: Console, report: InstallReport, request: InstallRequest) -> None:
+    title = (
+        f"multiarc-install {'--check ' if request.check else ''}bundle {report.bundle_version}: "
+        f"{report.result}, {report.changed} {'would change' if request.check else 'changed'}, "
+        f"{report.failed} failed"
+    )
+    print_summary(console, report.rows, title)
+    for note in report.notes:
+        console.print(f"note: {note}")
+    if request.check:
+        console.print("check mode: nothing was changed.")
+    elif report.reboot_hosts:
+        console.print(
+            f"[bold yellow]reboot required[/] on {', '.join(report.reboot_hosts)}; "
+            "then run `multiarc-install --verify`"
+            + (f" --inventory {request.inventory}" if request.inventory else "")
+        )
+    elif report.result == "ok":
+        console.print("no reboot needed.")
+    console.print(f"log: {report.log}")
+    console.print(f"events: {report.events}")
+
+
+def _verify(inventory: Path | None, skip_check: str | None) -> None:
+    skip = parse_skip_checks(skip_check)
+    install_paths = InstallPaths.default()
+    state = load_state(install_paths.state_file)
+    if not state.bundle_dir or not Path(state.bundle_dir).is_dir():
+        raise EnvironmentNotReady(
+            f"no installed bundle recorded in {install_paths.state_file}",
+            "run multiarc-install --offline BUNDLE.tar.xz first",
+        )
+    hosts = inventory_hosts(inventory) if inventory else [LOCAL_HOST]
+    expect = expectations(Path(state.bundle_dir), state, skip)
+    console = _console()
+    console.print(f"verifying bundle {state.bundle_version} on {', '.join(hosts)} ...")
+    results = run_checks(expect, host_specs(inventory, hosts), inventory)
+    tally = counts(results)
+    title = (
+        f"multiarc-install --verify: {tally['PASS']} pass, {tally['FAIL']} fail, "
+        f"{tally['SKIP']} skip"
+    )
+    console.print(results_table(results, title))
+    if not results:
+        raise ChecksFailed("no check ran", "see the output above")
+    if tally["FAIL"]:
+        raise ChecksFailed(f"{tally['FAIL']} check(s) failed", "see the table above")
+
+
+def _attach_bundle_commands() -> None:
+    try:
+        from multiarc.installer.bundle_cli import bundle as bundle_group
+    except ImportError:
+        return
+    main.add_command(bundle_group, name="bundle")
+
+
+_attach_bundle_commands()

@@ -182,3 +182,31 @@ def close_ssh_masters(control_dir: Path) -> int:
         )
         closed += int(done.returncode == 0)
     return closed
+
+
+def run_adhoc(
+    inventory: Path,
+    hosts: list[str],
+    module: str,
+    module_args: str,
+    runner_dir: Path,
+) -> str:
+    """Run one module on some inventory hosts (reboot, repair); return ansible-runner's status."""
+    runner_dir.mkdir(parents=True, exist_ok=True)
+    private_dir = Path(tempfile.mkdtemp(prefix="adhoc-", dir=runner_dir))
+    control_dir = Path(tempfile.mkdtemp(prefix="multiarc-cp-"))
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private_dir),
+            inventory=str(inventory),
+            host_pattern=",".join(hosts),
+            module=module,
+            module_args=module_args,
+            envvars=runner_envvars(control_dir),
+            quiet=True,
+        )
+        return str(runner.status)
+    finally:
+        close_ssh_masters(control_dir)
+        shutil.rmtree(control_dir, ignore_errors=True)
+        shutil.rmtree(private_dir, ignore_errors=True)

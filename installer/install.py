@@ -1,0 +1,347 @@
+"""The flow of ``multiarc-install --offline``: checks, bundle, playbook, state, summary.
+
+Order matters: controller preflight (root, OS, disk) → lock → bundle verification (nothing
+on the system has changed until it passes) → confirmation → extraction to
+``/var/lib/multiarc/bundles/<version>`` → the playbook through ansible-runner → state and
+summary. ``--check`` extracts into a temporary folder that is removed afterwards and writes
+no state: it changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from multiarc.installer.driver import (
+    EventRecorder,
+    PlaybookOutcome,
+    PlaybookRun,
+    available_roles,
+    run_adhoc,
+    run_playbook,
+)
+from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts, write_localhost_inventory
+from multiarc.installer.lock import InstallLock
+from multiarc.installer.preflight import controller_preflight
+from multiarc.installer.progress import View
+from multiarc.installer.state import (
+    InstallState,
+    RoleStatus,
+    RunRecord,
+    load_state,
+    now_iso,
+    save_state,
+)
+from multiarc.installer.summary import RoleOutcome, role_outcomes
+
+from multiarc import paths
+from multiarc.errors import InputError, MultiarcError
+
+DEFAULT_REBOOT_COMMAND = "systemctl reboot"
+REBOOT_COMMAND_ENV = "MULTIARC_REBOOT_COMMAND"  # tests inject a harmless command here
+
+
+@dataclass(frozen=True)
+class InstallPaths:
+    """Controller-side folders; defaults from multiarc.paths (MULTIARC_STATE_DIR/LOG_DIR)."""
+
+    state_dir: Path
+    log_dir: Path
+
+    @classmethod
+    def default(cls) -> InstallPaths:
+        return cls(paths.STATE_DIR, paths.INSTALL_LOG_DIR)
+
+    @property
+    def state_file(self) -> Path:
+        return self.state_dir / paths.STATE_FILE.name
+
+    @property
+    def lock_file(self) -> Path:
+        return self.state_dir / paths.INSTALL_LOCK_FILE.name
+
+    @property
+    def bundles_dir(self) -> Path:
+        return self.state_dir / paths.BUNDLES_DIR.name
+
+    @property
+    def runner_dir(self) -> Path:
+        return self.state_dir / paths.RUNNER_DIR.name
+
+
+@dataclass
+class InstallRequest:
+    bundle: Path
+    check: bool = False
+    only: list[str] = field(default_factory=list)
+    skip: list[str] = field(default_factory=list)
+    inventory: Path | None = None
+    allow_os_override: bool = False
+
+
+@dataclass
+class InstallReport:
+    result: str  # ok, failed, checked
+    bundle_version: str
+    hosts: list[str]
+    rows: list[RoleOutcome]
+    changed: int
+    failed: int
+    reboot_hosts: list[str]
+    log: Path
+    events: Path
+    notes: list[str] = field(default_factory=list)
+    rc: int = 0
+
+
+def selected_roles(roles: list[str], only: list[str], skip: list[str]) -> list[str]:
+    chosen = [r for r in roles if not only or r in only]
+    return [r for r in chosen if r not in skip]
+
+
+def install(
+    request: InstallRequest,
+    install_paths: InstallPaths,
+    view: View,
+    *,
+    confirm: Callable[[str], bool],
+    say: Callable[[str], None],
+) -> InstallReport:
+    """Run the whole install; raise a MultiarcError for anything that stops it early."""
+    from multiarc.installer import bundle as bundle_mod
+
+    roles = available_roles()
+    selected = selected_roles(roles, request.only, request.skip)
+    hosts = inventory_hosts(request.inventory) if request.inventory else [LOCAL_HOST]
+    if not request.bundle.is_file():
+        raise InputError(f"bundle not found: {request.bundle}", "pass the path of BUNDLE.tar.xz")
+    notes = controller_preflight(
+        local=request.inventory is None,
+        allow_os_override=request.allow_os_override,
+        state_dir=install_paths.state_dir,
+        log_dir=install_paths.log_dir,
+        bundle=request.bundle,
+    )
+    with InstallLock(install_paths.lock_file):
+        state = load_state(install_paths.state_file)
+        if state.was_interrupted() and state.last_run is not None:
+            notes.append(
+                f"the previous run (pid {state.last_run.pid}, started {state.last_run.started_at})"
+                " did not finish; this run completes it"
+            )
+        say(f"verifying bundle {request.bundle} ...")
+        checked = bundle_mod.verify_bundle(request.bundle)
+        notes.extend(_bundle_notes(checked))
+        where = ", ".join(hosts)
+        if not request.check and not confirm(f"Install {request.bundle.name} onto {where}?"):
+            raise InputError("installation not confirmed", "pass --yes to install without asking")
+        stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+        install_paths.runner_dir.mkdir(parents=True, exist_ok=True)
+        private_dir = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=install_paths.runner_dir))
+        extract_root = private_dir / "bundle" if request.check else install_paths.bundles_dir
+        say(f"extracting bundle to {extract_root} ...")
+        extracted = bundle_mod.extract_bundle(request.bundle, extract_root)
+        log_path = install_paths.log_dir / f"install-{stamp}.log"
+        events_path = install_paths.log_dir / f"install-{stamp}.events.jsonl"
+        inventory = request.inventory or write_localhost_inventory(private_dir / "inventory")
+        run = PlaybookRun(
+            inventory=inventory.resolve(),
+            private_dir=private_dir,
+            extravars=playbook_vars(extracted, request),
+            only=request.only,
+            skip=request.skip,
+            check=request.check,
+        )
+        record = RunRecord(
+            started_at=now_iso(),
+            pid=os.getpid(),
+            bundle_version=str(extracted.version),
+            check_mode=request.check,
+            only=request.only,
+            skip=request.skip,
+            log=str(log_path),
+            events=str(events_path),
+        )
+        if not request.check:
+            _start_state(state, extracted, request, record)
+            save_state(install_paths.state_file, state)
+        try:
+            with log_path.open("w") as log, events_path.open("w") as events:
+                log.write(_log_header(request, extracted, hosts, notes))
+                outcome = run_playbook(run, view, EventRecorder(events, log), selected)
+                report = _report(
+                    outcome,
+                    request,
+                    extracted,
+                    hosts,
+                    roles,
+                    selected,
+                    notes,
+                    log_path,
+                    events_path,
+                )
+                log.write(_log_footer(report))
+        except BaseException:
+            if not request.check:
+                record.result = "interrupted"
+                record.finished_at = now_iso()
+                save_state(install_paths.state_file, state)
+            raise
+        finally:
+            if request.check:
+                shutil.rmtree(private_dir, ignore_errors=True)
+        if not request.check:
+            _finish_state(state, report, record, selected)
+            save_state(install_paths.state_file, state)
+        return report
+
+
+def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
+    """Extra variables the roles read (see roles/README.md)."""
+    root = str(Path(extracted.root).resolve())
+    extravars: dict[str, Any] = {
+        "multiarc_bundle_src": root,
+        "multiarc_bundle_version": str(extracted.version),
+        "multiarc_os_override": bool(request.allow_os_override),
+    }
+    if request.inventory is None:
+        # the controller is the node: the roles use the extracted tree in place
+        extravars["multiarc_bundle_dir"] = root
+    return extravars
+
+
+def _bundle_notes(checked: Any) -> list[str]:
+    notes = getattr(checked, "notes", None) or getattr(checked, "warnings", None) or []
+    return [str(n) for n in notes]
+
+
+def _start_state(
+    state: InstallState, extracted: Any, request: InstallRequest, record: RunRecord
+) -> None:
+    state.bundle_version = str(extracted.version)
+    state.bundle_dir = str(Path(extracted.root).resolve())
+    state.target_kernel = getattr(extracted, "kernel_version", None) or state.target_kernel
+    state.inventory = str(request.inventory.resolve()) if request.inventory else None
+    state.last_run = record
+
+
+def _report(
+    outcome: PlaybookOutcome,
+    request: InstallRequest,
+    extracted: Any,
+    hosts: list[str],
+    roles: list[str],
+    selected: list[str],
+    notes: list[str],
+    log_path: Path,
+    events_path: Path,
+) -> InstallReport:
+    tally = outcome.tally
+    rows = role_outcomes(tally, hosts, roles, selected, request.check)
+    totals = tally.totals()
+    failed = totals.failed + totals.unreachable
+    if outcome.status != "successful" and failed == 0:
+        failed = 1  # ansible-playbook itself failed (syntax, missing role, no hosts)
+        notes.append(f"ansible-playbook ended {outcome.status} (rc {outcome.rc}); see the log")
+    reboot = [h for h in hosts if tally.fact(h, "multiarc_reboot_required", False)]
+    result = "failed" if failed else ("checked" if request.check else "ok")
+    return InstallReport(
+        result=result,
+        bundle_version=str(extracted.version),
+        hosts=hosts,
+        rows=rows,
+        changed=totals.changed,
+        failed=failed,
+        reboot_hosts=reboot,
+        log=log_path,
+        events=events_path,
+        notes=notes,
+        rc=outcome.rc,
+    )
+
+
+def _finish_state(
+    state: InstallState, report: InstallReport, record: RunRecord, selected: list[str]
+) -> None:
+    finished = now_iso()
+    for row in report.rows:
+        if row.result == "not selected":
+            continue
+        host = state.host(row.host)
+        status = {"failed": "failed", "skipped": "skipped"}.get(row.result, "done")
+        host.roles[row.role] = RoleStatus(
+            status=status,
+            changed=row.changed,
+            failed=len(row.failed_tasks),
+            reason=row.reason or None,
+            finished_at=finished,
+        )
+    for name in report.hosts:
+        host = state.host(name)
+        host.reboot_required = name in report.reboot_hosts or (
+            host.reboot_required and report.result == "failed"
+        )
+    record.result = report.result
+    record.finished_at = finished
+    record.changed = report.changed
+    record.failed = report.failed
+    state.last_run = record
+
+
+def _log_header(request: InstallRequest, extracted: Any, hosts: list[str], notes: list[str]) -> str:
+    lines = [
+        f"=== multiarc-install {now_iso()} ===",
+        f"bundle: {request.bundle} (version {extracted.version}) extracted at {extracted.root}",
+        f"hosts: {', '.join(hosts)}",
+        f"check mode: {request.check}; only: {request.only or '-'}; skip: {request.skip or '-'}",
+        *[f"note: {n}" for n in notes],
+        "",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _log_footer(report: InstallReport) -> str:
+    lines = ["", f"=== result: {report.result}; changed {report.changed}; failed {report.failed}"]
+    for row in report.rows:
+        lines.append(f"{row.host} {row.role}: {row.result} {row.reason}".rstrip())
+    if report.reboot_hosts:
+        lines.append(f"reboot required: {', '.join(report.reboot_hosts)}")
+    return "\n".join(lines) + "\n"
+
+
+def reboot_hosts(
+    report: InstallReport,
+    request: InstallRequest,
+    install_paths: InstallPaths,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Reboot the hosts that need it. The command is injectable via MULTIARC_REBOOT_COMMAND."""
+    if not report.reboot_hosts:
+        return []
+    override = os.environ.get(REBOOT_COMMAND_ENV)
+    if request.inventory is None:
+        command = shlex.split(override or DEFAULT_REBOOT_COMMAND)
+        say(f"rebooting this machine: {' '.join(command)}")
+        subprocess.run(command, check=True)
+        return [LOCAL_HOST]
+    say(f"rebooting {', '.join(report.reboot_hosts)} ...")
+    module, args = (
+        ("ansible.builtin.command", override) if override else ("ansible.builtin.reboot", "")
+    )
+    status = run_adhoc(
+        request.inventory, report.reboot_hosts, module, args, install_paths.runner_dir
+    )
+    if status != "successful":
+        raise MultiarcError(
+            f"reboot of {', '.join(report.reboot_hosts)} failed ({status})",
+            f"reboot them by hand; the log is {report.log}",
+        )
+    return list(report.reboot_hosts)
