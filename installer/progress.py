@@ -42,7 +42,6 @@ class RoleTally:
     unreachable: int = 0
     changed_tasks: list[str] = field(default_factory=list)
     failed_tasks: list[str] = field(default_factory=list)
-    skip_conditions: set[str] = field(default_factory=set)
 
     @property
     def ran(self) -> int:
@@ -91,7 +90,7 @@ class RunTally:
             return None
         if kind == "runner_on_file_diff":
             key = (data.get("host") or "?", data.get("task_uuid") or "")
-            self._diffs[key] = self._diffs.get(key, "") + _ANSI.sub("", event.get("stdout") or "")
+            self._diffs[key] = self._diffs.get(key, "") + _clean(event.get("stdout") or "")
             return None
         if kind == "playbook_on_no_hosts_matched":
             self.no_hosts_matched = True
@@ -127,9 +126,6 @@ class RunTally:
                 tally.failed_tasks.append(task)
         elif status == "skipped":
             tally.skipped += 1
-            condition = res.get("false_condition")
-            if isinstance(condition, str):
-                tally.skip_conditions.add(condition)
         else:
             tally.unreachable += 1
             tally.failed_tasks.append(task)
@@ -164,6 +160,10 @@ class RunTally:
         return self.facts.get(host, {}).get(name, default)
 
 
+def _clean(text: str) -> str:
+    return _ANSI.sub("", text).replace("\r\n", "\n")
+
+
 def _task_name(data: dict[str, Any]) -> str:
     name = data.get("task") or data.get("name") or data.get("task_action") or "?"
     role = data.get("role")
@@ -174,11 +174,11 @@ def _task_name(data: dict[str, Any]) -> str:
 
 
 def _short_message(res: dict[str, Any]) -> str:
-    for key in ("msg", "stderr", "module_stderr", "reason"):
+    for key in ("stderr", "module_stderr", "msg", "reason"):
         value = res.get(key)
         if value:
             text = str(value).strip().splitlines()
-            return text[-1] if key != "msg" else text[0]
+            return text[0] if key == "msg" else text[-1]
     return ""
 
 

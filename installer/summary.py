@@ -58,12 +58,10 @@ def _outcome(host: str, role: str, t: RoleTally, container: bool, check: bool) -
     if t.failed or t.unreachable:
         row.result = "failed"
         row.reason = "unreachable" if t.unreachable and not t.failed else ""
-    elif t.all_skipped or (t.ran == 0 and t.skipped == 0):
+    elif t.ran == 0:
+        # every task skipped, or the role was not included at all on this host
         row.result = "skipped"
-        if t.ran == 0 and t.skipped == 0:
-            row.reason = "no task ran"
-        else:
-            row.reason = CONTAINER_SKIP if container else "conditions not met on this host"
+        row.reason = CONTAINER_SKIP if container else "conditions not met on this host"
     elif t.changed:
         row.result = "would change" if check else "changed"
     return row
