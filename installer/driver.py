@@ -31,8 +31,9 @@ PLAYBOOK = PROJECT_ROOT / "playbooks" / "site.yml"
 ROLES_DIR = PROJECT_ROOT / "roles"
 
 
-def available_roles(roles_dir: Path = ROLES_DIR) -> list[str]:
+def available_roles(roles_dir: Path | None = None) -> list[str]:
     """The roles the playbook can run: folders of roles/ that have tasks/main.yml."""
+    roles_dir = roles_dir or ROLES_DIR
     if not roles_dir.is_dir():
         return []
     return sorted(p.name for p in roles_dir.iterdir() if (p / "tasks" / "main.yml").is_file())
@@ -63,8 +64,8 @@ class PlaybookRun:
     only: list[str] = field(default_factory=list)
     skip: list[str] = field(default_factory=list)
     check: bool = False
-    playbook: Path = PLAYBOOK
-    roles_dir: Path = ROLES_DIR
+    playbook: Path = field(default_factory=lambda: PLAYBOOK)
+    roles_dir: Path = field(default_factory=lambda: ROLES_DIR)
     control_dir: Path | None = None  # SSH ControlPath folder (short path: sockets)
 
 

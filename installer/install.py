@@ -116,8 +116,6 @@ def install(
     say: Callable[[str], None],
 ) -> InstallReport:
     """Run the whole install; raise a MultiarcError for anything that stops it early."""
-    from multiarc.installer import bundle as bundle_mod
-
     roles = available_roles()
     selected = selected_roles(roles, request.only, request.skip)
     hosts = inventory_hosts(request.inventory) if request.inventory else [LOCAL_HOST]
@@ -137,6 +135,8 @@ def install(
                 f"the previous run (pid {state.last_run.pid}, started {state.last_run.started_at})"
                 " did not finish; this run completes it"
             )
+        from multiarc.installer import bundle as bundle_mod
+
         say(f"verifying bundle {request.bundle} ...")
         checked = bundle_mod.verify_bundle(request.bundle)
         notes.extend(_bundle_notes(checked))
