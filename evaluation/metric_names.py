@@ -27,6 +27,8 @@ CCL_BYTES_REPORTED = 134217728
 
 UNIT_GBPS = "GB/s"
 UNIT_TOPS = "TOPS"
+UNIT_TFLOPS = "TFLOPS"  # gemm in floating point precisions
+UNIT_US = "us"  # latencies and times
 
 # The original report's columns; ours keeps them first so existing spreadsheets work.
 ORIGINAL_REPORT_COLUMNS = (
