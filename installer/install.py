@@ -100,6 +100,7 @@ class InstallReport:
     events: Path
     notes: list[str] = field(default_factory=list)
     rc: int = 0
+    containers: dict[str, bool] = field(default_factory=dict)  # what preflight detected
 
 
 def selected_roles(roles: list[str], only: list[str], skip: list[str]) -> list[str]:
@@ -265,6 +266,11 @@ def _report(
         events=events_path,
         notes=notes,
         rc=outcome.rc,
+        containers={
+            h: bool(tally.fact(h, "multiarc_container"))
+            for h in hosts
+            if tally.fact(h, "multiarc_container") is not None
+        },
     )
 
 
@@ -289,6 +295,8 @@ def _finish_state(
         host.reboot_required = name in report.reboot_hosts or (
             host.reboot_required and report.result == "failed"
         )
+        if name in report.containers:
+            host.container = report.containers[name]
     record.result = report.result
     record.finished_at = finished
     record.changed = report.changed
