@@ -171,9 +171,13 @@ def install(
             log=str(log_path),
             events=str(events_path),
         )
+        interrupted = state.was_interrupted()
         if not request.check:
             _start_state(state, extracted, request, record)
             save_state(install_paths.state_file, state)
+            if interrupted:
+                say("the last run was interrupted: finishing interrupted package operations ...")
+                repair_packages(inventory, hosts, install_paths.runner_dir)
         try:
             with log_path.open("w") as log, events_path.open("w") as events:
                 log.write(_log_header(request, extracted, hosts, notes))
@@ -203,6 +207,25 @@ def install(
             _finish_state(state, report, record, selected)
             save_state(install_paths.state_file, state)
         return report
+
+
+# dpkg refuses new work after an interruption until pending packages are configured; the
+# killed run's dpkg may still hold the lock for a while, so wait for it.
+REPAIR_DPKG = (
+    'if [ -z "$(dpkg --audit 2>/dev/null)" ] && ! ls /var/lib/dpkg/updates/0* >/dev/null 2>&1;'
+    " then echo clean; exit 0; fi;"
+    " for i in $(seq 90); do dpkg --configure -a && exit 0; sleep 2; done; exit 1"
+)
+
+
+def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None:
+    """Run ``dpkg --configure -a`` where a killed run left packages half installed."""
+    status = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
+    if status != "successful":
+        raise MultiarcError(
+            "dpkg --configure -a failed after the interrupted run",
+            "run it on the host(s) by hand, then multiarc-install again",
+        )
 
 
 def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:

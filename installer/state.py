@@ -86,7 +86,7 @@ class InstallState:
 
     def was_interrupted(self) -> bool:
         """True when the last recorded run never reached its end (killed, power loss)."""
-        return self.last_run is not None and self.last_run.result == "running"
+        return self.last_run is not None and self.last_run.result in ("running", "interrupted")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
