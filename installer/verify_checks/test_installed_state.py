@@ -28,10 +28,17 @@ def _name(host: Any) -> str:
 
 @cache
 def _is_chroot(host: Any) -> bool:
-    """True when / is not the root of PID 1 (as systemd-detect-virt --chroot decides)."""
+    """True when / is not the root of PID 1 (as systemd-detect-virt --chroot decides).
+
+    Where /proc/1/root is unreadable, a root that is no mount point at all (no "/" in
+    /proc/self/mountinfo) is a chroot into a folder.
+    """
     out = host.run("stat -Lc %d:%i / /proc/1/root/. 2>/dev/null")
-    lines = out.stdout.split()
-    return out.rc == 0 and len(lines) == 2 and lines[0] != lines[1]
+    ids = out.stdout.split()
+    if out.rc == 0 and len(ids) == 2:
+        return ids[0] != ids[1]
+    mounts = host.run("cat /proc/self/mountinfo").stdout.splitlines()
+    return not any(len(f) > 4 and f[4] == "/" for f in (m.split() for m in mounts))
 
 
 @cache
