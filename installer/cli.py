@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 import click
-from multiarc.installer.driver import available_roles, parse_role_list
+from multiarc.installer.driver import parse_role_list, playbook_roles
 from multiarc.installer.install import (
     InstallPaths,
     InstallReport,
@@ -74,7 +74,7 @@ Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
 @click.option(
     "--only",
     metavar="ROLE,..",
-    help=f"Run only these roles: {', '.join(available_roles()) or '(roles/ not found)'}.",
+    help=f"Run only these roles: {', '.join(playbook_roles()) or '(roles/ not found)'}.",
 )
 @click.option("--skip", metavar="ROLE,..", help="Run every role but these.")
 @click.option("--reboot", is_flag=True, help="Reboot at the end when a reboot is needed.")
@@ -132,7 +132,7 @@ def main(
         )
     if skip_check:
         raise InputError("--skip-check goes with --verify", "drop it, or run --verify")
-    roles = available_roles()
+    roles = playbook_roles()
     request = InstallRequest(
         bundle=bundle,
         check=check,
@@ -186,10 +186,12 @@ def _print_report(console: Console, report: InstallReport, request: InstallReque
     if request.check:
         console.print("check mode: nothing was changed.")
     elif report.reboot_hosts:
+        verify = "multiarc-install --verify" + (
+            f" --inventory {request.inventory}" if request.inventory else ""
+        )
         console.print(
             f"[bold yellow]reboot required[/] on {', '.join(report.reboot_hosts)}; "
-            "then run `multiarc-install --verify`"
-            + (f" --inventory {request.inventory}" if request.inventory else "")
+            f"after it run: {verify}"
         )
     elif report.result == "ok":
         console.print("no reboot needed.")

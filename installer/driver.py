@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import ansible_runner
+import yaml
 from multiarc.installer.progress import RunTally, View, estimate_task_count
 
 from multiarc.errors import InputError
@@ -37,6 +38,39 @@ def available_roles(roles_dir: Path | None = None) -> list[str]:
     if not roles_dir.is_dir():
         return []
     return sorted(p.name for p in roles_dir.iterdir() if (p / "tasks" / "main.yml").is_file())
+
+
+def playbook_roles(playbook: Path | None = None, roles_dir: Path | None = None) -> list[str]:
+    """Roles in the order the playbook runs them (then any other role folder, sorted)."""
+    known = available_roles(roles_dir)
+    ordered: list[str] = []
+    try:
+        plays = yaml.safe_load((playbook or PLAYBOOK).read_text()) or []
+    except (OSError, yaml.YAMLError):
+        plays = []
+    for play in plays if isinstance(plays, list) else []:
+        if not isinstance(play, dict):
+            continue
+        for entry in play.get("roles") or []:
+            name = entry.get("role") or entry.get("name") if isinstance(entry, dict) else entry
+            if isinstance(name, str) and name in known and name not in ordered:
+                ordered.append(name)
+        for section in ("pre_tasks", "tasks", "post_tasks"):
+            for task in play.get(section) or []:
+                for key in ROLE_INCLUDES:
+                    ref = task.get(key) if isinstance(task, dict) else None
+                    name = ref.get("name") if isinstance(ref, dict) else None
+                    if isinstance(name, str) and name in known and name not in ordered:
+                        ordered.append(name)
+    return ordered + [r for r in known if r not in ordered]
+
+
+ROLE_INCLUDES = (
+    "ansible.builtin.include_role",
+    "include_role",
+    "ansible.builtin.import_role",
+    "import_role",
+)
 
 
 def parse_role_list(value: str | None, known: Iterable[str], option: str) -> list[str]:

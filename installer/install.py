@@ -24,7 +24,7 @@ from multiarc.installer.driver import (
     EventRecorder,
     PlaybookOutcome,
     PlaybookRun,
-    available_roles,
+    playbook_roles,
     run_adhoc,
     run_playbook,
 )
@@ -101,6 +101,7 @@ class InstallReport:
     notes: list[str] = field(default_factory=list)
     rc: int = 0
     containers: dict[str, bool] = field(default_factory=dict)  # what preflight detected
+    reboot_known: set[str] = field(default_factory=set)  # hosts that reported their reboot flag
 
 
 def selected_roles(roles: list[str], only: list[str], skip: list[str]) -> list[str]:
@@ -117,7 +118,7 @@ def install(
     say: Callable[[str], None],
 ) -> InstallReport:
     """Run the whole install; raise a MultiarcError for anything that stops it early."""
-    roles = available_roles()
+    roles = playbook_roles()
     selected = selected_roles(roles, request.only, request.skip)
     hosts = inventory_hosts(request.inventory) if request.inventory else [LOCAL_HOST]
     if not request.bundle.is_file():
@@ -275,7 +276,8 @@ def _report(
     if outcome.status != "successful" and failed == 0:
         failed = 1  # ansible-playbook itself failed (syntax, missing role, no hosts)
         notes.append(f"ansible-playbook ended {outcome.status} (rc {outcome.rc}); see the log")
-    reboot = [h for h in hosts if tally.fact(h, "multiarc_reboot_required", False)]
+    reboot = [h for h in hosts if tally.fact(h, "multiarc_reboot_required") is True]
+    reboot_known = {h for h in hosts if tally.fact(h, "multiarc_reboot_required") is not None}
     result = "failed" if failed else ("checked" if request.check else "ok")
     return InstallReport(
         result=result,
@@ -285,6 +287,7 @@ def _report(
         changed=totals.changed,
         failed=failed,
         reboot_hosts=reboot,
+        reboot_known=reboot_known,
         log=log_path,
         events=events_path,
         notes=notes,
@@ -308,16 +311,18 @@ def _finish_state(
         status = {"failed": "failed", "skipped": "skipped"}.get(row.result, "done")
         host.roles[row.role] = RoleStatus(
             status=status,
+            ok=row.ok,
             changed=row.changed,
+            skipped=row.skipped,
             failed=len(row.failed_tasks),
             reason=row.reason or None,
             finished_at=finished,
         )
     for name in report.hosts:
         host = state.host(name)
-        host.reboot_required = name in report.reboot_hosts or (
-            host.reboot_required and report.result == "failed"
-        )
+        if name in report.reboot_known:
+            host.reboot_required = name in report.reboot_hosts
+        # else: this run did not look (e.g. --only grub); a pending reboot stays pending
         if name in report.containers:
             host.container = report.containers[name]
     record.result = report.result

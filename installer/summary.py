@@ -17,6 +17,8 @@ class RoleOutcome:
     role: str
     result: str  # changed, unchanged, would change, failed, skipped, not selected
     changed: int = 0
+    ok: int = 0
+    skipped: int = 0
     changed_tasks: list[str] = field(default_factory=list)
     failed_tasks: list[str] = field(default_factory=list)
     reason: str = ""
