@@ -1,0 +1,196 @@
+"""From tool output to :class:`~multiarc.evaluation.model.Metric`, keyed like reference_perf.csv.
+
+Two entry points:
+
+- :func:`metrics_from_detail_log` reads a whole concatenated ``benchmark_detail_log.txt``
+  (Intel's original or ours) and yields at least every row Intel's
+  ``gen_evaluation_report.py`` would write, with the same keys and values, in its order:
+  P2P (per section, 128 MB and 256 MB), H2D, D2H, D2D float8/float16, gemm int8, and
+  oneCCL busbw at 128 MB per collective. Units are added.
+- :func:`metrics_from_step` reads one step's raw output (``--pairs all`` / ``--devices all``
+  runs), labelling figures with the device or pair they belong to.
+
+Nothing here raises on bad input: what could not be read comes back as ParseProblems.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from multiarc.evaluation import metric_names as names
+from multiarc.evaluation.model import Metric, ParseProblem
+
+from .parsers.base import bytes_label
+from .parsers.ccl import CclResult, parse_ccl_csv, parse_ccl_text
+from .parsers.gemm import GemmResult, parse_gemm
+from .parsers.ze_peak import D2H_NAME, H2D_NAME, PeakResult, parse_ze_peak
+from .parsers.ze_peer import PeerResult, parse_ze_peer
+
+STEP_KINDS = ("ze_peer", "ze_peak_transfer", "ze_peak_global", "gemm", "ccl")
+
+# Intel's report keeps only these D2D data types.
+_D2D_REPORTED = ("float8", "float16")
+
+
+def p2p_subcategory(record: PeerResult) -> str:
+    """"Unidirectional Write", "Bidirectional Read", ... as reference_perf.csv spells them."""
+    return {
+        (False, "write"): names.P2P_UNI_WRITE,
+        (False, "read"): names.P2P_UNI_READ,
+        (True, "write"): names.P2P_BI_WRITE,
+        (True, "read"): names.P2P_BI_READ,
+    }[(record.bidirectional, record.op)]
+
+
+def ccl_size_label(size: int) -> str:
+    """134217728 -> "128MB" (reference_perf.csv's spelling for oneCCL sizes)."""
+    return bytes_label(size, space=False)
+
+
+def gemm_unit(precision: str) -> str:
+    return names.UNIT_TOPS if precision.startswith("int") else names.UNIT_TFLOPS
+
+
+def _p2p_metrics(records: Iterable[PeerResult], *, all_sizes: bool, step: str) -> list[Metric]:
+    metrics = []
+    for r in records:
+        if r.test != "transfer_bw":
+            continue
+        if not all_sizes and r.size_label not in names.P2P_SIZES_REPORTED:
+            continue
+        metrics.append(Metric(names.P2P, p2p_subcategory(r), r.size_label, r.value,
+                              names.UNIT_GBPS, devices=r.devices, step=step))
+    return metrics
+
+
+def _transfer_metrics(records: list[PeakResult], *, devices: str, step: str,
+                      every_line: bool) -> list[Metric]:
+    metrics = []
+    for r in records:
+        if r.test != "transfer_bw":
+            continue
+        if r.name == H2D_NAME:
+            sub = names.H2D
+        elif r.name == D2H_NAME:
+            sub = names.D2H
+        elif every_line:
+            sub = r.name
+        else:
+            continue
+        metrics.append(Metric(names.MEMORY_BW, sub, "", r.gbps, names.UNIT_GBPS,
+                              devices=devices, step=step))
+    return metrics
+
+
+def _global_metrics(records: list[PeakResult], *, devices: str, step: str,
+                    every_type: bool) -> list[Metric]:
+    return [
+        Metric(names.MEMORY_BW, names.D2D, r.name, r.gbps, names.UNIT_GBPS, devices=devices,
+               step=step)
+        for r in records
+        if r.test == "global_bw" and (every_type or r.name in _D2D_REPORTED)
+    ]
+
+
+def _gemm_metrics(records: Iterable[GemmResult], *, devices: str, step: str) -> list[Metric]:
+    return [
+        Metric(names.GEMM, r.precision, "", r.tera_ops, gemm_unit(r.precision),
+               devices=devices or ("" if r.device_index is None else str(r.device_index)),
+               step=step)
+        for r in records
+    ]
+
+
+def _ccl_metrics(records: Iterable[CclResult], *, all_sizes: bool, devices: str,
+                 step: str) -> list[Metric]:
+    return [
+        Metric(names.CCL, r.collective, ccl_size_label(r.bytes), r.busbw_gbps, names.UNIT_GBPS,
+               devices=devices, step=step)
+        for r in records
+        if all_sizes or r.bytes == names.CCL_BYTES_REPORTED
+    ]
+
+
+def metrics_from_detail_log(
+    text: str, *, all_sizes: bool = False
+) -> tuple[list[Metric], list[ParseProblem]]:
+    """Metrics from a whole ``benchmark_detail_log.txt``, in the original report's order.
+
+    With ``all_sizes`` every P2P size and every oneCCL size is returned too (not only the
+    128/256 MB and 128MB figures the original reports).
+    """
+    problems: list[ParseProblem] = []
+    metrics: list[Metric] = []
+
+    peer = parse_ze_peer(text)
+    problems += peer.problems
+    metrics += _p2p_metrics(peer.records, all_sizes=all_sizes, step="")
+
+    peak = parse_ze_peak(text)
+    problems += peak.problems
+    # One ze_peak run per test in Intel's log; with --devices all ours has one per GPU.
+    runs = max((r.section for r in peak.records if r.test == "transfer_bw"), default=0) + 1
+    for section in range(runs):
+        run = [r for r in peak.records if r.test == "transfer_bw" and r.section == section]
+        metrics += _transfer_metrics(run, devices=str(section) if runs > 1 else "", step="",
+                                     every_line=False)
+    runs = max((r.section for r in peak.records if r.test == "global_bw"), default=0) + 1
+    for section in range(runs):
+        run = [r for r in peak.records if r.test == "global_bw" and r.section == section]
+        metrics += _global_metrics(run, devices=str(section) if runs > 1 else "", step="",
+                                   every_type=False)
+
+    gemm = parse_gemm(text)
+    problems += gemm.problems
+    metrics += _gemm_metrics(gemm.records, devices="", step="")
+
+    ccl = parse_ccl_text(text)
+    problems += ccl.problems
+    metrics += _ccl_metrics(ccl.records, all_sizes=all_sizes, devices="", step="")
+    return metrics, problems
+
+
+def metrics_from_step(
+    kind: str, text: str, *, devices: str = "", step: str = "", all_sizes: bool = True
+) -> tuple[list[Metric], list[ParseProblem]]:
+    """Metrics from one step's raw output.
+
+    ``kind`` is one of :data:`STEP_KINDS`. ``devices`` labels per-device figures
+    ("0", "2"); P2P figures carry their own pair label from ze_peer's header ("0->2").
+    Every line a tool printed becomes a metric (all sizes, all data types); figures with no
+    reference in reference_perf.csv are simply reported as INFO downstream.
+    """
+    if kind == "ze_peer":
+        peer = parse_ze_peer(text)
+        return _p2p_metrics(peer.records, all_sizes=all_sizes, step=step), peer.problems
+    if kind in ("ze_peak_transfer", "ze_peak_global"):
+        peak = parse_ze_peak(text)
+        if kind == "ze_peak_transfer":
+            metrics = _transfer_metrics(peak.records, devices=devices, step=step, every_line=True)
+        else:
+            metrics = _global_metrics(peak.records, devices=devices, step=step, every_type=True)
+        if not metrics and not peak.problems:
+            test = "transfer_bw" if kind == "ze_peak_transfer" else "global_bw"
+            return metrics, [ParseProblem("ze_peak", f"no {test} results found")]
+        return metrics, peak.problems
+    if kind == "gemm":
+        gemm = parse_gemm(text)
+        return _gemm_metrics(gemm.records, devices=devices, step=step), gemm.problems
+    if kind == "ccl":
+        ccl = parse_ccl_text(text)
+        metrics = _ccl_metrics(ccl.records, all_sizes=all_sizes, devices=devices, step=step)
+        return metrics, ccl.problems
+    return [], [ParseProblem("extract", f"unknown step kind {kind!r}; expected one of "
+                             f"{', '.join(STEP_KINDS)}")]
+
+
+def metrics_from_ccl_csv(
+    text: str, op: str, step: str = "", *, all_sizes: bool = True, devices: str = ""
+) -> tuple[list[Metric], list[ParseProblem]]:
+    """busbw metrics from the CSV written by ``1ccl_benchmark -o`` (rows of collective ``op``)."""
+    parsed = parse_ccl_csv(text)
+    records = [r for r in parsed.records if r.collective == op.lower()]
+    problems = list(parsed.problems)
+    if parsed.records and not records:
+        problems.append(ParseProblem("1ccl_benchmark", f"CSV has no rows for {op!r}"))
+    return _ccl_metrics(records, all_sizes=all_sizes, devices=devices, step=step), problems

@@ -1,0 +1,120 @@
+"""``ze_peak`` (level-zero-tests perf_tests/ze_peak): ``-t transfer_bw`` and ``-t global_bw``.
+
+::
+
+    Device :
+     * name : Intel(R) Arc(TM) Pro B60 Graphics
+     ...
+    Global memory bandwidth (GB/s)
+    float : 380.93 GB/s
+    float16 : 401.528 GB/s
+    <<<<<<<<<<<<<<<<<<<<<<<<<<<<
+    Transfer Bandwidth (GB/s)
+    enqueueWriteBuffer : 24.3176 GB/s
+    GPU Copy Host to Shared Memory : 24.1088 GB/s
+    <<<<<<<<<<<<<<<<<<<<<<<<<<<<
+
+Values are printed with ostream's default precision (6 significant digits); every line of
+each section is kept, whatever its name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .base import ERROR_LINE_RE, ParseResult, never_raises, numbered_lines, to_float
+
+TOOL = "ze_peak"
+
+SECTIONS = {
+    "Global memory bandwidth (GB/s)": "global_bw",
+    "Transfer Bandwidth (GB/s)": "transfer_bw",
+}
+GLOBAL_BW_TYPES = ("float", "float2", "float4", "float8", "float16")
+H2D_NAME = "GPU Copy Host to Shared Memory"
+D2H_NAME = "GPU Copy Shared Memory to Host"
+
+_VALUE = re.compile(r"^(?P<name>[A-Za-z][^:]*?)\s*:\s*(?P<value>\S+)\s+GB/s\s*$")
+_END = "<<<<<<<<"
+
+
+@dataclass(frozen=True)
+class PeakResult:
+    test: str  # "transfer_bw" or "global_bw"
+    name: str  # "GPU Copy Host to Shared Memory", "float16", ...
+    gbps: float
+    device_name: str  # from the " * name : " line before the section, "" if absent
+    section: int  # 0-based number of the section of this test kind in the text (one per run)
+    line: int
+
+
+@never_raises(TOOL)
+def parse_ze_peak(text: str) -> ParseResult[PeakResult]:
+    """Every transfer_bw and global_bw value, in order."""
+    result: ParseResult[PeakResult] = ParseResult()
+    device_name = ""
+    test: str | None = None
+    section_line = 0
+    count = 0
+    sections_seen = {"transfer_bw": -1, "global_bw": -1}
+    for number, line in numbered_lines(text):
+        stripped = line.strip()
+        if stripped.startswith("* name :"):
+            device_name = stripped.split(":", 1)[1].strip()
+            continue
+        if stripped in SECTIONS:
+            if test is not None:
+                result.problem(TOOL, f"{test} section ended before its end marker (truncated?)",
+                               section_line)
+            test = SECTIONS[stripped]
+            sections_seen[test] += 1
+            section_line, count = number, 0
+            continue
+        if test is None:
+            if ERROR_LINE_RE.search(stripped) and "ze" in stripped.lower():
+                result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
+            continue
+        if stripped.startswith(_END):
+            if count == 0:
+                result.problem(TOOL, f"{test} section without any value", section_line)
+            test = None
+            continue
+        value = _VALUE.match(stripped)
+        if value:
+            gbps = to_float(value["value"])
+            if gbps is None:
+                result.problem(TOOL, f"unreadable value: {stripped[:100]!r}", number)
+                continue
+            name = value["name"].strip()
+            result.records.append(
+                PeakResult(test, name, gbps, device_name, sections_seen[test], number)
+            )
+            count += 1
+        elif ERROR_LINE_RE.search(stripped):
+            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
+    if test is not None:
+        result.problem(TOOL, f"output ends inside the {test} section (truncated run?)",
+                       section_line)
+    if not result.records and not result.problems:
+        result.problem(TOOL, "no ze_peak transfer_bw or global_bw results found")
+    return result
+
+
+def _only(text: str, test: str) -> ParseResult[PeakResult]:
+    full = parse_ze_peak(text)
+    records = [r for r in full.records if r.test == test]
+    problems = [p for p in full.problems
+                if test in p.message or "error" in p.message or "internal" in p.message]
+    result: ParseResult[PeakResult] = ParseResult(records, problems)
+    if not records and not problems:
+        result.problem(TOOL, f"no ze_peak {test} results found")
+    return result
+
+
+def parse_transfer_bw(text: str) -> ParseResult[PeakResult]:
+    return _only(text, "transfer_bw")
+
+
+def parse_global_bw(text: str) -> ParseResult[PeakResult]:
+    return _only(text, "global_bw")
