@@ -15,16 +15,21 @@ Nothing here raises on bad input: what could not be read comes back as ParseProb
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.model import Metric, ParseProblem
 
-from .parsers.base import bytes_label
-from .parsers.ccl import CclResult, parse_ccl_csv, parse_ccl_text
-from .parsers.gemm import GemmResult, parse_gemm
-from .parsers.ze_peak import D2H_NAME, H2D_NAME, PeakResult, parse_ze_peak
-from .parsers.ze_peer import PeerResult, parse_ze_peer
+from .parsers.base import ParseResult, bytes_label
+from .parsers.ccl import CclResult, CclScanner, parse_ccl_csv, parse_ccl_text
+from .parsers.ccl import finish as finish_ccl
+from .parsers.detail_log import split_by_tool
+from .parsers.gemm import GemmResult, GemmScanner, parse_gemm
+from .parsers.gemm import finish as finish_gemm
+from .parsers.ze_peak import D2H_NAME, H2D_NAME, PeakResult, ZePeakScanner, parse_ze_peak
+from .parsers.ze_peak import finish as finish_peak
+from .parsers.ze_peer import PeerResult, parse_ze_peer, scan_ze_peer
+from .parsers.ze_peer import finish as finish_peer
 
 STEP_KINDS = ("ze_peer", "ze_peak_transfer", "ze_peak_global", "gemm", "ccl")
 
@@ -64,7 +69,8 @@ def _p2p_metrics(records: Iterable[PeerResult], *, all_sizes: bool, step: str) -
 
 
 def _transfer_metrics(records: list[PeakResult], *, devices: str, step: str,
-                      every_line: bool) -> list[Metric]:
+                      every: bool) -> list[Metric]:
+    """H2D and D2H (and with ``every`` each other transfer_bw line under its own name)."""
     metrics = []
     for r in records:
         if r.test != "transfer_bw":
@@ -73,7 +79,7 @@ def _transfer_metrics(records: list[PeakResult], *, devices: str, step: str,
             sub = names.H2D
         elif r.name == D2H_NAME:
             sub = names.D2H
-        elif every_line:
+        elif every:
             sub = r.name
         else:
             continue
@@ -83,12 +89,13 @@ def _transfer_metrics(records: list[PeakResult], *, devices: str, step: str,
 
 
 def _global_metrics(records: list[PeakResult], *, devices: str, step: str,
-                    every_type: bool) -> list[Metric]:
+                    every: bool) -> list[Metric]:
+    """D2D float8/float16 (with ``every``: each data type ze_peak printed)."""
     return [
         Metric(names.MEMORY_BW, names.D2D, r.name, r.gbps, names.UNIT_GBPS, devices=devices,
                step=step)
         for r in records
-        if r.test == "global_bw" and (every_type or r.name in _D2D_REPORTED)
+        if r.test == "global_bw" and (every or r.name in _D2D_REPORTED)
     ]
 
 
@@ -111,41 +118,64 @@ def _ccl_metrics(records: Iterable[CclResult], *, all_sizes: bool, devices: str,
     ]
 
 
+Scan = Callable[[list[str], int], None]
+
+
+def _guarded(tool: str, problems: list[ParseProblem], scan: Scan, piece: list[str],
+             first: int) -> None:
+    try:
+        scan(piece, first)
+    except Exception as err:  # a parser bug must not cost the other tools' figures
+        problems.append(ParseProblem(tool, f"internal parser error ({type(err).__name__}: {err})"))
+
+
 def metrics_from_detail_log(
     text: str, *, all_sizes: bool = False
 ) -> tuple[list[Metric], list[ParseProblem]]:
     """Metrics from a whole ``benchmark_detail_log.txt``, in the original report's order.
 
     With ``all_sizes`` every P2P size and every oneCCL size is returned too (not only the
-    128/256 MB and 128MB figures the original reports).
+    128/256 MB and 128MB figures the original reports). The log is first split into the
+    pieces each tool printed (:mod:`.parsers.detail_log`), so every parser reads only its
+    own output; lines before the first recognised tool output go to every parser.
     """
+    if not isinstance(text, str):
+        return [], [ParseProblem("extract", f"expected text, got {type(text).__name__}")]
+    peer: ParseResult[PeerResult] = ParseResult()
+    peak: ParseResult[PeakResult] = ParseResult()
+    gemm: ParseResult[GemmResult] = ParseResult()
+    ccl: ParseResult[CclResult] = ParseResult()
+    p2p_sizes = None if all_sizes else frozenset(names.P2P_SIZES_REPORTED)
+    ccl_sizes = None if all_sizes else frozenset({names.CCL_BYTES_REPORTED})
+    scanners: dict[str, tuple[str, Scan]] = {
+        "ze_peer": ("ze_peer", lambda piece, first: scan_ze_peer(piece, first, peer, p2p_sizes)),
+        "ze_peak": ("ze_peak", ZePeakScanner(peak).scan),
+        "gemm": ("matrix_mul_mkl", GemmScanner(gemm).scan),
+        "ccl": ("1ccl_benchmark", CclScanner(ccl, ccl_sizes).scan),
+    }
     problems: list[ParseProblem] = []
+    for segment in split_by_tool(text):
+        if segment.tool not in scanners and segment.tool != "unknown":
+            continue
+        piece = text[segment.start:segment.end].split("\n")
+        for tool, (name, scan) in scanners.items():
+            if segment.tool in (tool, "unknown"):
+                _guarded(name, problems, scan, piece, segment.first_line)
+    for result in (finish_peer(peer), finish_peak(peak), finish_gemm(gemm), finish_ccl(ccl)):
+        problems += result.problems
+
     metrics: list[Metric] = []
-
-    peer = parse_ze_peer(text)
-    problems += peer.problems
     metrics += _p2p_metrics(peer.records, all_sizes=all_sizes, step="")
-
-    peak = parse_ze_peak(text)
-    problems += peak.problems
     # One ze_peak run per test in Intel's log; with --devices all ours has one per GPU.
-    runs = max((r.section for r in peak.records if r.test == "transfer_bw"), default=0) + 1
-    for section in range(runs):
-        run = [r for r in peak.records if r.test == "transfer_bw" and r.section == section]
-        metrics += _transfer_metrics(run, devices=str(section) if runs > 1 else "", step="",
-                                     every_line=False)
-    runs = max((r.section for r in peak.records if r.test == "global_bw"), default=0) + 1
-    for section in range(runs):
-        run = [r for r in peak.records if r.test == "global_bw" and r.section == section]
-        metrics += _global_metrics(run, devices=str(section) if runs > 1 else "", step="",
-                                   every_type=False)
-
-    gemm = parse_gemm(text)
-    problems += gemm.problems
+    for test, to_metrics in (("transfer_bw", _transfer_metrics), ("global_bw", _global_metrics)):
+        runs: dict[int, list[PeakResult]] = {}
+        for r in peak.records:
+            if r.test == test:
+                runs.setdefault(r.section, []).append(r)
+        for section, run in sorted(runs.items()):
+            label = str(section) if len(runs) > 1 else ""
+            metrics += to_metrics(run, devices=label, step="", every=False)
     metrics += _gemm_metrics(gemm.records, devices="", step="")
-
-    ccl = parse_ccl_text(text)
-    problems += ccl.problems
     metrics += _ccl_metrics(ccl.records, all_sizes=all_sizes, devices="", step="")
     return metrics, problems
 
@@ -166,9 +196,9 @@ def metrics_from_step(
     if kind in ("ze_peak_transfer", "ze_peak_global"):
         peak = parse_ze_peak(text)
         if kind == "ze_peak_transfer":
-            metrics = _transfer_metrics(peak.records, devices=devices, step=step, every_line=True)
+            metrics = _transfer_metrics(peak.records, devices=devices, step=step, every=True)
         else:
-            metrics = _global_metrics(peak.records, devices=devices, step=step, every_type=True)
+            metrics = _global_metrics(peak.records, devices=devices, step=step, every=True)
         if not metrics and not peak.problems:
             test = "transfer_bw" if kind == "ze_peak_transfer" else "global_bw"
             return metrics, [ParseProblem("ze_peak", f"no {test} results found")]

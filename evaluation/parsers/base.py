@@ -76,24 +76,22 @@ def numbered_lines(text: str) -> Iterator[tuple[int, str]]:
         yield number, line.rstrip("\r")
 
 
-_FLOAT_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
-
-
 def to_float(token: str) -> float | None:
     """A finite float from a token, or None (for N/A, inf, nan, garbage)."""
-    token = token.strip()
-    if not _FLOAT_RE.match(token):
-        return None
     try:
         value = float(token)
     except ValueError:
         return None
-    return value if math.isfinite(value) else None
+    if not math.isfinite(value) or "_" in token or not token.strip().isascii():
+        return None
+    return value
 
 
 def to_int(token: str) -> int | None:
+    """A decimal integer from a token (ASCII digits, optional sign), or None."""
     token = token.strip()
-    if not re.fullmatch(r"[+-]?\d{1,30}", token):
+    digits = token[1:] if token[:1] in ("+", "-") else token
+    if not digits.isascii() or not digits.isdigit() or len(digits) > 30:
         return None
     return int(token)
 
@@ -127,3 +125,9 @@ ERROR_LINE_RE = re.compile(
     r"|core dumped|Aborted|exception)",
     re.IGNORECASE,
 )
+def looks_like_error(line: str) -> bool:
+    """True for a line in which a tool reports an error (cheap test first: called a lot)."""
+    return (
+        "rror" in line or "RROR" in line or "terminate" in line or "what()" in line
+        or "fault" in line or "Abort" in line or "xception" in line or "dumped" in line
+    ) and ERROR_LINE_RE.search(line) is not None

@@ -19,9 +19,10 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import ERROR_LINE_RE, ParseResult, never_raises, numbered_lines, to_float, to_int
+from .base import ParseResult, looks_like_error, never_raises, to_float, to_int
 
 TOOL = "1ccl_benchmark"
 
@@ -29,7 +30,6 @@ _BENCH = re.compile(r"^#?\s*Benchmarking:\s*(?P<colls>.+?)\s*$", re.IGNORECASE)
 _PROCS = re.compile(r"^#\s*#processes:\s*(?P<n>\d+)")
 _DTYPE = re.compile(r"^datatype:\s*(?P<v>\S+)")
 _REDUCTION = re.compile(r"^reduction:\s*(?P<v>\S+)")
-_ROW = re.compile(r"^\d")
 
 
 @dataclass(frozen=True)
@@ -54,83 +54,103 @@ def _bench_name(colls: str) -> str:
     return colls.split()[0].lower() if colls.split() else ""
 
 
+_REDUCING = ("allreduce", "reduce", "reduce_scatter")
+
+
+class CclScanner:
+    """State kept across the pieces of one text (datatype, reduction, process count)."""
+
+    def __init__(self, result: ParseResult[CclResult], sizes: frozenset[int] | None = None) -> None:
+        """With ``sizes`` (message sizes in bytes) only those rows become records."""
+        self.result = result
+        self.prefixes = tuple(f"{size} " for size in sizes) if sizes is not None else None
+        self.processes: int | None = None
+        self.dtype = ""
+        self.reduction = ""
+
+    def scan(self, lines: Sequence[str], first_line: int) -> None:
+        result = self.result
+        collective: str | None = None
+        bench_line = rows = 0
+        in_options = False
+        for number, raw in enumerate(lines, first_line):
+            if in_options and raw.startswith("  ") and raw[2:3].isalpha():
+                continue  # "  processes:       2": the options block, nothing to read
+            line = raw.strip()
+            if not line:
+                in_options = False
+                continue
+            if line == "options:":
+                in_options = True
+                continue
+            if collective is not None and line[0].isdigit():
+                if self.prefixes is not None and not line.startswith(self.prefixes):
+                    rows += 1
+                    continue
+                cols = line.split()
+                if len(cols) < 9:
+                    result.problem(TOOL, f"{collective}: unreadable row: {line[:120]!r}", number)
+                    continue
+                ints = [to_int(c) for c in cols[:3]]
+                values = [to_float(c) for c in cols[3:9]]
+                if None in ints or None in values:
+                    result.problem(TOOL, f"{collective}: unreadable row: {line[:120]!r}", number)
+                    continue
+                f = [float(v or 0.0) for v in values]
+                result.records.append(CclResult(
+                    collective, int(ints[0] or 0), int(ints[1] or 0), int(ints[2] or 0),
+                    f[0], f[1], f[2], f[3], f[4], f[5], self.dtype,
+                    self.reduction if collective in _REDUCING else "", self.processes, number))
+                rows += 1
+                continue
+            if line[0] == "#":
+                if "enchmarking" in line:
+                    bench = _BENCH.match(line.lstrip("# ").strip())
+                    if bench:
+                        if collective is not None and rows == 0:
+                            result.problem(TOOL, f"{collective}: table without rows", bench_line)
+                        collective, bench_line, rows = _bench_name(bench["colls"]), number, 0
+                        continue
+                if line.startswith("# All done"):
+                    if collective is not None and rows == 0:
+                        result.problem(TOOL, f"{collective}: table without rows", bench_line)
+                    collective = None
+                    continue
+                procs = _PROCS.match(line)
+                if procs:
+                    self.processes = int(procs["n"])
+                continue
+            if line.startswith("datatype:"):
+                found = _DTYPE.match(line)
+                self.dtype = found["v"] if found else ""
+                continue
+            if line.startswith("reduction:"):
+                found = _REDUCTION.match(line)
+                self.reduction = found["v"] if found else ""
+                continue
+            if looks_like_error(line) or "CCL_ERROR" in line or "BAD TERMINATION" in line:
+                result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
+        if collective is not None:
+            if rows == 0:
+                result.problem(TOOL, f"{collective}: table without rows (truncated run?)",
+                               bench_line)
+            else:
+                result.problem(TOOL, f"{collective}: output ends without '# All done' "
+                               "(truncated run?)", bench_line)
+
+
+def finish(result: ParseResult[CclResult]) -> ParseResult[CclResult]:
+    if not result.records and not result.problems:
+        result.problem(TOOL, "no oneCCL benchmark table found")
+    return result
+
+
 @never_raises(TOOL)
 def parse_ccl_text(text: str) -> ParseResult[CclResult]:
     """Every row of every ``# Benchmarking: OP`` table."""
     result: ParseResult[CclResult] = ParseResult()
-    collective: str | None = None
-    bench_line = 0
-    rows = 0
-    processes: int | None = None
-    dtype = reduction = ""
-    for number, line in numbered_lines(text):
-        stripped = line.strip()
-        for regex, kind in ((_DTYPE, "dtype"), (_REDUCTION, "reduction")):
-            found = regex.match(stripped)
-            if found:
-                if kind == "dtype":
-                    dtype = found["v"]
-                else:
-                    reduction = found["v"]
-        bench = _BENCH.match(stripped.lstrip("# ").strip()) if "enchmarking" in stripped else None
-        if bench:
-            if collective is not None and rows == 0:
-                result.problem(TOOL, f"{collective}: table without rows", bench_line)
-            collective, bench_line, rows = _bench_name(bench["colls"]), number, 0
-            continue
-        procs = _PROCS.match(stripped)
-        if procs:
-            processes = int(procs["n"])
-            continue
-        if collective is None:
-            continue
-        if stripped.startswith("# All done"):
-            if rows == 0:
-                result.problem(TOOL, f"{collective}: table without rows", bench_line)
-            collective = None
-            continue
-        if _ROW.match(stripped):
-            cols = stripped.split()
-            numbers = [to_float(c) for c in cols[:9]]
-            ints = [to_int(c) for c in cols[:3]]
-            if len(cols) < 9 or any(n is None for n in numbers) or any(i is None for i in ints):
-                result.problem(TOOL, f"{collective}: unreadable row: {stripped[:120]!r}", number)
-                continue
-            values = [float(n) for n in numbers if n is not None]
-            result.records.append(
-                CclResult(
-                    collective=collective,
-                    bytes=int(ints[0] or 0),
-                    elem_count=int(ints[1] or 0),
-                    repetitions=int(ints[2] or 0),
-                    t_min_us=values[3],
-                    t_max_us=values[4],
-                    t_avg_us=values[5],
-                    stddev_pct=values[6],
-                    algbw_gbps=values[7],
-                    busbw_gbps=values[8],
-                    dtype=dtype,
-                    reduction=reduction if collective in ("allreduce", "reduce", "reduce_scatter")
-                    else "",
-                    processes=processes,
-                    line=number,
-                )
-            )
-            rows += 1
-            continue
-        if ERROR_LINE_RE.search(stripped) or any(
-            word in stripped for word in ("CCL_ERROR", "BAD TERMINATION")
-        ):
-            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
-    if collective is not None:
-        if rows == 0:
-            result.problem(TOOL, f"{collective}: table without rows (truncated run?)", bench_line)
-        else:
-            result.problem(TOOL, f"{collective}: output ends without '# All done' (truncated run?)",
-                           bench_line)
-    if not result.records and not result.problems:
-        result.problem(TOOL, "no oneCCL benchmark table found")
-    return result
+    CclScanner(result).scan(text.splitlines(), 1)
+    return finish(result)
 
 
 _CSV_FIELDS = {

@@ -19,9 +19,10 @@ The figure carries its own prefix (G/T/P + "F"); results are normalised to tera-
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import ERROR_LINE_RE, ParseResult, never_raises, numbered_lines, to_float
+from .base import ParseResult, looks_like_error, never_raises, to_float
 
 TOOL = "matrix_mul_mkl"
 
@@ -31,7 +32,6 @@ _BENCH = re.compile(
     r"\s*(?P<precision>.+?)\s*$"
 )
 _AVERAGE = re.compile(r"Average performance:\s*(?P<value>\S+?)(?P<prefix>[GTP])F\b")
-_DEVICE = re.compile(r"^Device:\s+(?P<name>.+?)\s*$")
 _RUNNING = re.compile(r"^Running on device:\s*(?P<index>\d+)")
 _PREFIX = {"G": 1e-3, "T": 1.0, "P": 1e3}
 
@@ -54,63 +54,83 @@ def _precision(words: str) -> str:
     return words.removesuffix(" precision").strip()
 
 
-@never_raises(TOOL)
-def parse_gemm(text: str) -> ParseResult[GemmResult]:
-    result: ParseResult[GemmResult] = ParseResult()
-    device_name = ""
-    device_index: int | None = None
-    bench: re.Match[str] | None = None
-    bench_line = 0
-    for number, line in numbered_lines(text):
-        stripped = line.strip()
-        device = _DEVICE.match(stripped)
-        if device:
-            device_name = device["name"]
-            continue
-        running = _RUNNING.match(stripped)
-        if running:
-            device_index = int(running["index"])
-            continue
-        found = _BENCH.search(stripped)
-        if found:
-            if bench is not None:
-                result.problem(TOOL, f"{_precision(bench['precision'])} run printed no result",
-                               bench_line)
-            bench, bench_line = found, number
-            continue
-        if bench is None:
-            continue
-        if "FAILS" in stripped:
-            result.problem(TOOL, f"verification failed: {stripped[:160]}", number)
-            bench = None
-            continue
-        average = _AVERAGE.search(stripped)
-        if average:
-            value = to_float(average["value"])
-            if value is None:
-                result.problem(TOOL, f"unreadable figure: {stripped[:100]!r}", number)
-            else:
-                result.records.append(
-                    GemmResult(
+class GemmScanner:
+    """State kept across the pieces of one text (the device the next run is on)."""
+
+    def __init__(self, result: ParseResult[GemmResult]) -> None:
+        self.result = result
+        self.device_name = ""
+        self.device_index: int | None = None
+
+    def scan(self, lines: Sequence[str], first_line: int) -> None:
+        result = self.result
+        bench: re.Match[str] | None = None
+        bench_line = 0
+        for number, raw in enumerate(lines, first_line):
+            line = raw.strip()
+            if not line or line.startswith("->"):
+                continue
+            if line.startswith("Device:"):
+                self.device_name = line[7:].strip()
+                continue
+            if line.startswith("Running on device:"):
+                running = _RUNNING.match(line)
+                if running:
+                    self.device_index = int(running["index"])
+                continue
+            if "matrix multiplication" in line:
+                found = _BENCH.search(line)
+                if found:
+                    if bench is not None:
+                        result.problem(TOOL, f"{_precision(bench['precision'])} run printed no "
+                                       "result", bench_line)
+                    bench, bench_line = found, number
+                    continue
+            if line.startswith(("Can't find device", "SYCL exception", "no FP64 capability")):
+                result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
+                bench = None
+                continue
+            if bench is None:
+                continue
+            if "FAILS" in line:
+                result.problem(TOOL, f"verification failed: {line[:160]}", number)
+                bench = None
+                continue
+            if "Average performance" in line:
+                average = _AVERAGE.search(line)
+                value = to_float(average["value"]) if average else None
+                if average is None or value is None:
+                    result.problem(TOOL, f"unreadable figure: {line[:100]!r}", number)
+                else:
+                    result.records.append(GemmResult(
                         precision=_precision(bench["precision"]),
                         m=int(bench["m"]),
                         n=int(bench["n"]),
                         k=int(bench["k"]),
                         tera_ops=value * _PREFIX[average["prefix"]],
                         printed=f"{average['value']}{average['prefix']}F",
-                        device_index=device_index,
-                        device_name=device_name,
+                        device_index=self.device_index,
+                        device_name=self.device_name,
                         line=number,
-                    )
-                )
-            bench = None
-            continue
-        if ERROR_LINE_RE.search(stripped):
-            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
-            bench = None
-    if bench is not None:
-        result.problem(TOOL, f"{_precision(bench['precision'])} run ended without a result "
-                       "(truncated?)", bench_line)
+                    ))
+                bench = None
+                continue
+            if looks_like_error(line):
+                result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
+                bench = None
+        if bench is not None:
+            result.problem(TOOL, f"{_precision(bench['precision'])} run ended without a result "
+                           "(truncated?)", bench_line)
+
+
+def finish(result: ParseResult[GemmResult]) -> ParseResult[GemmResult]:
     if not result.records and not result.problems:
         result.problem(TOOL, "no matrix multiplication result found")
     return result
+
+
+@never_raises(TOOL)
+def parse_gemm(text: str) -> ParseResult[GemmResult]:
+    result: ParseResult[GemmResult] = ParseResult()
+    GemmScanner(result).scan(text.splitlines(), 1)
+    return finish(result)

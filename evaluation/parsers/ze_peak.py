@@ -20,10 +20,10 @@ each section is kept, whatever its name.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import ERROR_LINE_RE, ParseResult, never_raises, numbered_lines, to_float
+from .base import ParseResult, looks_like_error, never_raises, to_float
 
 TOOL = "ze_peak"
 
@@ -35,7 +35,6 @@ GLOBAL_BW_TYPES = ("float", "float2", "float4", "float8", "float16")
 H2D_NAME = "GPU Copy Host to Shared Memory"
 D2H_NAME = "GPU Copy Shared Memory to Host"
 
-_VALUE = re.compile(r"^(?P<name>[A-Za-z][^:]*?)\s*:\s*(?P<value>\S+)\s+GB/s\s*$")
 _END = "<<<<<<<<"
 
 
@@ -49,56 +48,68 @@ class PeakResult:
     line: int
 
 
+class ZePeakScanner:
+    """State kept across the pieces of one text (section numbering, last device name)."""
+
+    def __init__(self, result: ParseResult[PeakResult]) -> None:
+        self.result = result
+        self.sections_seen = {"transfer_bw": -1, "global_bw": -1}
+        self.device_name = ""
+
+    def scan(self, lines: Sequence[str], first_line: int) -> None:
+        result = self.result
+        test: str | None = None
+        section_line = count = 0
+        for number, raw in enumerate(lines, first_line):
+            line = raw.strip()
+            if not line:
+                continue
+            if test is not None and line.endswith("GB/s"):
+                name, sep, value = line[:-4].rpartition(":")
+                gbps = to_float(value) if sep else None
+                if gbps is None or not name.strip():
+                    result.problem(TOOL, f"unreadable value: {line[:100]!r}", number)
+                else:
+                    result.records.append(PeakResult(test, name.strip(), gbps, self.device_name,
+                                                     self.sections_seen[test], number))
+                    count += 1
+                continue
+            if line.startswith("* name :"):
+                self.device_name = line.split(":", 1)[1].strip()
+                continue
+            kind = SECTIONS.get(line)
+            if kind is not None:
+                if test is not None:
+                    result.problem(TOOL, f"{test} section ended before its end marker "
+                                   "(truncated?)", section_line)
+                test = kind
+                self.sections_seen[test] += 1
+                section_line, count = number, 0
+                continue
+            if line.startswith(_END):
+                if test is not None and count == 0:
+                    result.problem(TOOL, f"{test} section without any value", section_line)
+                test = None
+                continue
+            if looks_like_error(line):
+                result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
+        if test is not None:
+            result.problem(TOOL, f"output ends inside the {test} section (truncated run?)",
+                           section_line)
+
+
+def finish(result: ParseResult[PeakResult]) -> ParseResult[PeakResult]:
+    if not result.records and not result.problems:
+        result.problem(TOOL, "no ze_peak transfer_bw or global_bw results found")
+    return result
+
+
 @never_raises(TOOL)
 def parse_ze_peak(text: str) -> ParseResult[PeakResult]:
     """Every transfer_bw and global_bw value, in order."""
     result: ParseResult[PeakResult] = ParseResult()
-    device_name = ""
-    test: str | None = None
-    section_line = 0
-    count = 0
-    sections_seen = {"transfer_bw": -1, "global_bw": -1}
-    for number, line in numbered_lines(text):
-        stripped = line.strip()
-        if stripped.startswith("* name :"):
-            device_name = stripped.split(":", 1)[1].strip()
-            continue
-        if stripped in SECTIONS:
-            if test is not None:
-                result.problem(TOOL, f"{test} section ended before its end marker (truncated?)",
-                               section_line)
-            test = SECTIONS[stripped]
-            sections_seen[test] += 1
-            section_line, count = number, 0
-            continue
-        if test is None:
-            if ERROR_LINE_RE.search(stripped) and "ze" in stripped.lower():
-                result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
-            continue
-        if stripped.startswith(_END):
-            if count == 0:
-                result.problem(TOOL, f"{test} section without any value", section_line)
-            test = None
-            continue
-        value = _VALUE.match(stripped)
-        if value:
-            gbps = to_float(value["value"])
-            if gbps is None:
-                result.problem(TOOL, f"unreadable value: {stripped[:100]!r}", number)
-                continue
-            name = value["name"].strip()
-            result.records.append(
-                PeakResult(test, name, gbps, device_name, sections_seen[test], number)
-            )
-            count += 1
-        elif ERROR_LINE_RE.search(stripped):
-            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
-    if test is not None:
-        result.problem(TOOL, f"output ends inside the {test} section (truncated run?)",
-                       section_line)
-    if not result.records and not result.problems:
-        result.problem(TOOL, "no ze_peak transfer_bw or global_bw results found")
-    return result
+    ZePeakScanner(result).scan(text.splitlines(), 1)
+    return finish(result)
 
 
 def _only(text: str, test: str) -> ParseResult[PeakResult]:

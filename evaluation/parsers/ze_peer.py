@@ -14,9 +14,10 @@ print `` (0)->(1) (2)->(3)`` instead of ``Device( ... )``. Sizes are binary (MB 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .base import ERROR_LINE_RE, ParseResult, never_raises, numbered_lines, size_to_bytes, to_float
+from .base import ParseResult, looks_like_error, never_raises, to_float
 
 TOOL = "ze_peer"
 
@@ -26,10 +27,10 @@ _HEADER = re.compile(
     r"|(?P<pairs>(?:\s*\(\d+\)\s*(?:<->|->|<-)\s*\(\d+\))+))"
 )
 _PAIR = re.compile(r"\((?P<src>\d+)\)\s*(?P<arrow><->|->|<-)\s*\((?P<dst>\d+)\)")
-_VALUE = re.compile(
-    r"^(?P<kind>BW \[GBPS\]|Latency \[us\]):\s*(?P<number>\d+)\s*(?P<unit>[KMG]?B)\s*:"
-    r"\s*(?P<value>\S*)\s*$"
-)
+# Errors only ze_peer prints (generic ones such as "terminate called" are caught too).
+_OWN_ERRORS = ("ERROR: Number for source or destination device", "ERROR: More than 1 device",
+               "No queue groups found", "Devices ")
+_UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class PeerResult:
 
 
 class _Section:
+    __slots__ = ("bidirectional", "count", "line", "op", "pairs", "test")
+
     def __init__(self, match: re.Match[str], line: int) -> None:
         self.line = line
         self.test = "transfer_bw" if match["test"] == "Bandwidth" else "latency"
@@ -74,78 +77,99 @@ class _Section:
         self.count = 0
 
 
-@never_raises(TOOL)
-def parse_ze_peer(text: str) -> ParseResult[PeerResult]:
-    result: ParseResult[PeerResult] = ParseResult()
+def _value_line(line: str) -> tuple[str, int, str, float | None] | None:
+    """("GB/s"|"us", size in bytes, size label, value) of a result line; None if not one."""
+    if line.startswith("BW [GBPS]:"):
+        unit, rest = "GB/s", line[10:]
+    elif line.startswith("Latency [us]:"):
+        unit, rest = "us", line[13:]
+    else:
+        return None
+    size, sep, value = rest.partition(":")
+    parts = size.split()
+    if not sep or len(parts) != 2 or parts[1] not in _UNITS or not parts[0].isdigit():
+        return (unit, -1, size.strip(), None)
+    number = int(parts[0])
+    return unit, number * _UNITS[parts[1]], f"{number} {parts[1]}", to_float(value)
+
+
+def scan_ze_peer(lines: Sequence[str], first_line: int, result: ParseResult[PeerResult],
+                 sizes: frozenset[str] | None = None) -> None:
+    """Read ze_peer output from ``lines`` (numbered from ``first_line``) into ``result``.
+
+    With ``sizes`` (labels such as "128 MB") only results of those sizes become records;
+    the others are merely counted, which keeps reading a huge detail log fast.
+    """
     section: _Section | None = None
-
-    def close(reason: str | None, line: int | None) -> None:
-        nonlocal section
-        if section is not None and reason is not None:
-            result.problem(TOOL, reason, line)
-        if section is not None and section.count == 0 and reason is None:
-            result.problem(TOOL, "test header without any result", section.line)
-        section = None
-
-    for number, line in numbered_lines(text):
-        stripped = line.strip()
-        header = _HEADER.search(stripped)
-        if header:
-            if section is not None and section.count == 0:
-                close("test header without any result", section.line)
-            section = _Section(header, number)
-            if not section.pairs:
-                result.problem(TOOL, f"no device pair in header: {stripped[:100]!r}", number)
-                section = None
-            continue
-        value = _VALUE.match(stripped)
-        if value and section is not None:
-            number_ok = to_float(value["value"])
-            size = size_to_bytes(value["number"], value["unit"])
-            if number_ok is None or size is None:
-                result.problem(TOOL, f"unreadable result line: {stripped[:100]!r}", number)
+    fast = sizes is not None
+    # ze_peer prints "BW [GBPS]: " + "%4d" + " MB" + ": ": the size sits in line[11:18].
+    fixed = {f"{label.split()[0]:>4} {label.split()[1]:>2}" for label in sizes or ()}
+    for number, raw in enumerate(lines, first_line):
+        if fast and section is not None:
+            # Fast path for huge logs: count the results nobody asked for, keep the rest.
+            if raw.startswith("BW [GBPS]: ") and raw[18:19] == ":" and raw[11:18] not in fixed:
+                section.count += 1
                 continue
-            src, dst = section.pairs[0]
-            result.records.append(
-                PeerResult(
-                    test=section.test,
-                    op=section.op,
-                    bidirectional=section.bidirectional,
-                    src=src,
-                    dst=dst,
-                    pairs=section.pairs,
-                    size_bytes=size,
-                    size_label=f"{int(value['number'])} {value['unit']}",
-                    value=number_ok,
-                    unit="GB/s" if value["kind"].startswith("BW") else "us",
-                    line=number,
-                )
-            )
-            section.count += 1
-            continue
-        if value and section is None:
-            result.problem(TOOL, "result line outside any test section", number)
-            continue
-        if section is not None and stripped == "":
-            close(None, number)
-            continue
-        if ERROR_LINE_RE.search(stripped) or "do not have P2P capabilities" in stripped or (
-            stripped.startswith("Devices ") and "P2P" in stripped
-        ):
-            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
+            if section.test == "latency" and raw.startswith("Latency [us]:"):
+                section.count += 1
+                continue
+        line = raw.strip()
+        if not line:
             if section is not None:
+                if section.count == 0:
+                    result.problem(TOOL, "test header without any result", section.line)
                 section = None
+            continue
+        value = _value_line(line)
+        if value is not None:
+            unit, size, label, figure = value
+            if section is None:
+                result.problem(TOOL, "result line outside any test section", number)
+            elif figure is None or size < 0:
+                result.problem(TOOL, f"unreadable result line: {line[:100]!r}", number)
+            else:
+                src, dst = section.pairs[0]
+                result.records.append(PeerResult(
+                    section.test, section.op, section.bidirectional, src, dst, section.pairs,
+                    size, label, figure, unit, number))
+                section.count += 1
+            continue
+        if ("Bandwidth" in line or "Latency" in line) and ":" in line:
+            header = _HEADER.search(line)
+            if header:
+                if section is not None and section.count == 0:
+                    result.problem(TOOL, "test header without any result", section.line)
+                section = _Section(header, number)
+                if not section.pairs:
+                    result.problem(TOOL, f"no device pair in header: {line[:100]!r}", number)
+                    section = None
+                continue
+        if looks_like_error(line) or line.startswith(_OWN_ERRORS) or "P2P capab" in line:
+            result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
+            section = None
             continue
         if section is not None and section.count > 0:
-            # Anything but a result or an empty line inside a section: the test stopped early.
-            close("test output ended early (no empty line after the last result)", number)
+            result.problem(TOOL, "test output ended early (no empty line after the last result)",
+                           number)
+            section = None
     if section is not None:
-        close(
+        result.problem(
+            TOOL,
             "output ends inside a test section (truncated run?)"
             if section.count
             else "test header without any result (truncated run?)",
             section.line,
         )
+
+
+def finish(result: ParseResult[PeerResult]) -> ParseResult[PeerResult]:
     if not result.records and not any("error" in p.message for p in result.problems):
         result.problem(TOOL, "no ze_peer results found")
     return result
+
+
+@never_raises(TOOL)
+def parse_ze_peer(text: str) -> ParseResult[PeerResult]:
+    result: ParseResult[PeerResult] = ParseResult()
+    scan_ze_peer(text.splitlines(), 1, result)
+    return finish(result)
