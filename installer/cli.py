@@ -236,3 +236,7 @@ def _attach_bundle_commands() -> None:
 
 
 _attach_bundle_commands()
+
+
+if __name__ == "__main__":
+    main()

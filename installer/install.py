@@ -179,6 +179,10 @@ def install(
             if interrupted:
                 say("the last run was interrupted: finishing interrupted package operations ...")
                 repair_packages(inventory, hosts, install_paths.runner_dir)
+                notes.append(
+                    "ran `dpkg --configure -a` where the interrupted run left packages half "
+                    f"installed ({', '.join(hosts)})"
+                )
         try:
             with log_path.open("w") as log, events_path.open("w") as events:
                 log.write(_log_header(request, extracted, hosts, notes))
