@@ -71,7 +71,8 @@ def deb_executables(deb: Path) -> list[str]:
     names = []
     for line in out.stdout.splitlines():
         parts = line.split()
-        if not parts or not parts[0].startswith("-") or "x" not in parts[0]:
+        executable = parts and parts[0].startswith("-") and "x" in parts[0]
+        if not (executable or (parts and parts[0].startswith("l"))):  # files or links
             continue
         path = parts[5].removeprefix("./") if len(parts) > 5 else ""
         if any(path.startswith(d) for d in BIN_DIRS):
