@@ -209,3 +209,128 @@ def parse_dump(text: str) -> ParseResult[DumpRow]:
     if not result.records and not result.problems:
         result.problem(TOOL, "no xpu-smi dump rows found")
     return result
+
+
+@dataclass(frozen=True)
+class TileConfig:
+    """One device or tile block of ``xpu-smi config -d N``."""
+
+    device_id: int
+    tile_id: int | None  # None for the device-level block ("0"), else the tile ("0/0" -> 0)
+    min_frequency_mhz: float | None
+    max_frequency_mhz: float | None
+    frequency_options_mhz: tuple[float, ...]
+    power_limit_w: float | None
+    standby_mode: str
+    properties: tuple[tuple[str, str], ...]
+    line: int
+
+
+_CFG_START = re.compile(
+    r"^\|\s*GPU\s*\|\s*(?P<dev>\d+)(?:/(?P<tile>\d+))?\s*\|\s*(?P<kv>.*?)\s*\|\s*$"
+)
+_CFG_CONT = re.compile(r"^\|\s*\|\s*\|\s*(?P<kv>.*?)\s*\|\s*$")
+_MHZ = re.compile(r"\d+(?:\.\d+)?")
+
+
+def _tile_config(dev: int, tile: int | None, props: list[tuple[str, str]], options: list[str],
+                 line: int) -> TileConfig:
+    d = dict(props)
+
+    def number(key: str) -> float | None:
+        found = _MHZ.search(d.get(key, ""))
+        return to_float(found.group()) if found else None
+
+    values = [to_float(v) for v in _MHZ.findall(" ".join(options))]
+    return TileConfig(
+        device_id=dev,
+        tile_id=tile,
+        min_frequency_mhz=number("GPU Min Frequency(MHz)"),
+        max_frequency_mhz=number("GPU Max Frequency(MHz)"),
+        frequency_options_mhz=tuple(v for v in values if v is not None),
+        power_limit_w=number("Power Limit (w)"),
+        standby_mode=d.get("Standby Mode", ""),
+        properties=tuple(props),
+        line=line,
+    )
+
+
+class _ConfigBlock:
+    def __init__(self, dev: int, tile: int | None, line: int) -> None:
+        self.dev, self.tile, self.line = dev, tile, line
+        self.props: list[tuple[str, str]] = []
+        self.options: list[str] = []
+        self.collecting = False
+
+    def add(self, kv: str) -> None:
+        key, sep, value = kv.partition(":")
+        if not sep:
+            if self.collecting and kv:
+                self.options.append(kv)  # wrapped list of frequency options
+            else:
+                self.collecting = False
+            return
+        key = key.strip()
+        last = self.props[-1][0] if self.props else ""
+        self.collecting = key == "Valid Options" and last.startswith("GPU Max Frequency")
+        if self.collecting:
+            self.options.append(value)
+        self.props.append((key, value.strip()))
+
+
+@never_raises(TOOL)
+def parse_config(text: str) -> ParseResult[TileConfig]:
+    """``xpu-smi config -d N``: power limit (device block), frequency range per tile."""
+    result: ParseResult[TileConfig] = ParseResult()
+    block: _ConfigBlock | None = None
+
+    def flush() -> None:
+        nonlocal block
+        if block is not None:
+            result.records.append(
+                _tile_config(block.dev, block.tile, block.props, block.options, block.line))
+        block = None
+
+    for number, line in numbered_lines(text):
+        stripped = line.strip()
+        start = _CFG_START.match(stripped)
+        if start:
+            flush()
+            tile = int(start["tile"]) if start["tile"] is not None else None
+            block = _ConfigBlock(int(start["dev"]), tile, number)
+            block.add(start["kv"])
+            continue
+        cont = _CFG_CONT.match(stripped)
+        if cont is not None and block is not None:
+            block.add(cont["kv"])
+        elif stripped.lower().startswith("error"):
+            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
+    flush()
+    if not result.records and not result.problems:
+        result.problem(TOOL, "no configuration table found")
+    return result
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    """``xpu-smi config ... --frequencyrange MIN,MAX`` (or another setting) and its answer."""
+
+    succeeded: bool
+    message: str
+    line: int
+
+
+@never_raises(TOOL)
+def parse_config_change(text: str) -> ParseResult[ConfigChange]:
+    """"Succeed to change the core frequency range on GPU 0 tile 0." or the error it printed."""
+    result: ParseResult[ConfigChange] = ParseResult()
+    for number, line in numbered_lines(text):
+        stripped = line.strip()
+        if stripped.startswith(("Succeed", "Return: Succeed")):
+            result.records.append(ConfigChange(True, stripped, number))
+        elif stripped.lower().startswith("error") or "fail" in stripped.lower():
+            result.records.append(ConfigChange(False, stripped, number))
+            result.problem(TOOL, f"tool reported an error: {stripped[:160]}", number)
+    if not result.records:
+        result.problem(TOOL, "no answer to the configuration change")
+    return result

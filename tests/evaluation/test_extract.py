@@ -35,14 +35,14 @@ def filled(text: str, **groups: str) -> str:
     return text
 
 INTEL_ROWS = [
-    ("p2p", "Unidirectional Write", "128 MB", 25.34),
+    ("p2p", "Unidirectional Write", "128 MB", 25.32),
     ("p2p", "Unidirectional Write", "256 MB", 25.3),
-    ("p2p", "Unidirectional Read", "128 MB", 22.51),
-    ("p2p", "Unidirectional Read", "256 MB", 22.63),
-    ("p2p", "Bidirectional Write", "128 MB", 46.1),
-    ("p2p", "Bidirectional Write", "256 MB", 46.09),
-    ("p2p", "Bidirectional Read", "128 MB", 40.21),
-    ("p2p", "Bidirectional Read", "256 MB", 40.28),
+    ("p2p", "Unidirectional Read", "128 MB", 22.6),
+    ("p2p", "Unidirectional Read", "256 MB", 22.55),
+    ("p2p", "Bidirectional Write", "128 MB", 46.21),
+    ("p2p", "Bidirectional Write", "256 MB", 46.17),
+    ("p2p", "Bidirectional Read", "128 MB", 40.35),
+    ("p2p", "Bidirectional Read", "256 MB", 40.3),
     ("GPU memory bandwidth", "H2D", "", 24.3172),
     ("GPU memory bandwidth", "D2H", "", 24.6935),
     ("GPU memory bandwidth", "D2D", "float8", 396.12),

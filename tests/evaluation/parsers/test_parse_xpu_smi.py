@@ -86,3 +86,28 @@ def test_discovery_inside_the_detail_log() -> None:
     assert [d.bdf for d in result.records] == BDFS
     assert len(parse_dump(detail_log()).records) == 4
     assert filled("{{d}}", d="3") == "3"
+
+
+def test_config_frequency_range_and_power_limit() -> None:
+    from multiarc.evaluation.parsers.xpu_smi import parse_config
+
+    result = parse_config(filled(recorded("b60x4", "xpu-smi-config.txt"), d="2"))
+    assert result.ok
+    device, tile = result.records
+    assert (device.device_id, device.tile_id, device.power_limit_w) == (2, None, 200.0)
+    assert (tile.device_id, tile.tile_id) == (2, 0)
+    assert (tile.min_frequency_mhz, tile.max_frequency_mhz) == (400.0, 2400.0)
+    assert tile.frequency_options_mhz[0] == 400.0 and tile.frequency_options_mhz[-1] == 2400.0
+    assert len(tile.frequency_options_mhz) == 41  # 400..2400 MHz in 50 MHz steps
+    assert tile.standby_mode == "default"
+
+
+def test_config_change_answers() -> None:
+    from multiarc.evaluation.parsers.xpu_smi import parse_config, parse_config_change
+
+    ok = parse_config_change(filled(recorded("b60x4", "xpu-smi-config-frequencyrange.txt"), d="1"))
+    assert ok.ok and ok.records[0].succeeded
+    assert "GPU 1 tile 0" in ok.records[0].message
+    bad = parse_config_change(recorded("b60x4", "xpu-smi-config-nodevice.txt"))
+    assert not bad.ok and not bad.records[0].succeeded
+    assert not parse_config(recorded("b60x4", "xpu-smi-config-nodevice.txt")).ok

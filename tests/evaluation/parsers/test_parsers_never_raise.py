@@ -15,10 +15,17 @@ from multiarc.evaluation.extract import (
 from multiarc.evaluation.model import Metric, ParseProblem
 from multiarc.evaluation.parsers.base import ParseResult
 from multiarc.evaluation.parsers.ccl import parse_ccl_csv, parse_ccl_text
+from multiarc.evaluation.parsers.dmesg import parse_dmesg
 from multiarc.evaluation.parsers.gemm import parse_gemm
 from multiarc.evaluation.parsers.lspci import parse_lspci_nn, parse_lspci_vvv
 from multiarc.evaluation.parsers.sycl_ls import parse_sycl_ls
-from multiarc.evaluation.parsers.xpu_smi import parse_discovery, parse_discovery_json, parse_dump
+from multiarc.evaluation.parsers.xpu_smi import (
+    parse_config,
+    parse_config_change,
+    parse_discovery,
+    parse_discovery_json,
+    parse_dump,
+)
 from multiarc.evaluation.parsers.ze_peak import parse_global_bw, parse_transfer_bw, parse_ze_peak
 from multiarc.evaluation.parsers.ze_peer import parse_ze_peer
 from parser_recordings import RECORDINGS, detail_log
@@ -30,6 +37,9 @@ PARSERS: dict[str, Callable[[str], ParseResult[object]]] = {
     "discovery": parse_discovery,
     "discovery_json": parse_discovery_json,
     "dump": parse_dump,
+    "config": parse_config,
+    "config_change": parse_config_change,
+    "dmesg": parse_dmesg,
     "ze_peer": parse_ze_peer,
     "ze_peak": parse_ze_peak,
     "transfer_bw": parse_transfer_bw,
