@@ -206,6 +206,9 @@ def test_every_pair_and_every_device(host: str) -> None:
         assert config[-1].device_id == n and config[-1].max_frequency_mhz == 2400.0
         change = call(host, "xpu-smi", f"config -d {n} -t 0 --frequencyrange 2400,2400")
         assert parse_config_change(change.stdout).records[0].succeeded
+    mpi_options = "-genv I_MPI_DEBUG 0 "
+    prefixed = call(host, "mpirun", mpi_options + CCL_ARGS.format(op="alltoall", out="o.csv"))
+    assert "# Benchmarking: alltoall" in prefixed.stdout and "o.csv" in prefixed.writes
     beyond = call(host, "ze_peer", f"-s 0 -d {gpus}")
     assert beyond.exit != 0 and "not available" in beyond.stdout
     assert call(host, "xpu-smi", f"config -d {gpus}").exit != 0
