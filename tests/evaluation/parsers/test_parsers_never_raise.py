@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import pytest
@@ -119,3 +120,16 @@ def test_extraction_never_raises(text: str, kind: str) -> None:
 def test_non_text_input_is_a_problem_not_a_crash() -> None:
     result = parse_sycl_ls(b"[level_zero:gpu]")  # type: ignore[arg-type]
     assert result.records == [] and "expected text" in result.problems[0].message
+
+
+@FAST
+@given(text=mutated_recording())
+def test_split_by_tool_covers_the_text_in_order(text: str) -> None:
+    from multiarc.evaluation.parsers.detail_log import split_by_tool
+
+    segments = split_by_tool(text)
+    assert "".join(text[s.start:s.end] for s in segments) == text
+    for before, after in itertools.pairwise(segments):
+        assert before.end == after.start and before.tool != after.tool
+    for s in segments:
+        assert s.first_line == text.count("\n", 0, s.start) + 1
