@@ -36,6 +36,8 @@ H2D_NAME = "GPU Copy Host to Shared Memory"
 D2H_NAME = "GPU Copy Shared Memory to Host"
 
 _END = "<<<<<<<<"
+# ze_peak's own failure lines (a missing .spv kernel file, a bad device/driver choice).
+_OWN_ERRORS = ("Failed to load binary file", "Specified device", "Specified driver")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class ZePeakScanner:
                     result.problem(TOOL, f"{test} section without any value", section_line)
                 test = None
                 continue
-            if looks_like_error(line):
+            if looks_like_error(line) or line.startswith(_OWN_ERRORS):
                 result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
         if test is not None:
             result.problem(TOOL, f"output ends inside the {test} section (truncated run?)",

@@ -241,6 +241,9 @@ def test_broken_recordings_break_as_described() -> None:
     assert truncated.exit == 0 and not parse_ze_peer(truncated.stdout).ok
     error = call("b60x4-tool-error", "ze_peer", "-o write -t transfer_bw -s 0 -d 1 -b")
     assert error.exit == 134 and "do not have P2P capabilities" in error.stderr
+    no_spv = call("b60x4-tool-error", "ze_peak", "-t global_bw")
+    messages = [p.message for p in parse_global_bw(no_spv.stdout + no_spv.stderr).problems]
+    assert no_spv.exit == 134 and any("ze_global_bw.spv" in m for m in messages)
     na = parse_dump(call("b60x4-na-fields", "xpu-smi", "dump -m 0,1,2,3,4,5,18,19,20 -n 1").stdout)
     assert all(r.value("GPU Power (W)") is None for r in na.records)
     d2d = parse_global_bw(call("b60x4-implausible-d2d", "ze_peak", "-t global_bw").stdout)
