@@ -253,5 +253,8 @@ def test_broken_recordings_break_as_described() -> None:
     assert call("b60x4-faults", "ze_peak", "-t transfer_bw").fault == "hang"
     crash = call("b60x4-faults", "matrix_mul_mkl", GEMM_ARGS.format(c=0))
     assert crash.fault == "crash" and not parse_gemm(crash.stdout).ok
+    fallback = call("b60x4-two-visible", "ze_peak", "-d 3 -t transfer_bw")
+    problems = parse_transfer_bw(fallback.stdout).problems
+    assert any("Specified device 3 is not valid" in p.message for p in problems)
     two = call("b60x4-two-visible", "ze_peer", "-s 0 -d 2")
     assert two.exit == 134 and "Only 2 devices detected" in two.stdout
