@@ -70,6 +70,16 @@ def test_implausible_d2d_log_is_read_as_printed() -> None:
     assert d2d == {"float8": 948.215, "float16": 951.604}
 
 
+def test_degraded_link_log_differs_only_in_p2p() -> None:
+    good, _ = metrics_from_detail_log(detail_log())
+    bad, problems = metrics_from_detail_log(detail_log("b60x4-degraded-link"))
+    assert problems == []
+    assert [m.key for m in good] == [m.key for m in bad]
+    changed = {g.key for g, b in zip(good, bad, strict=True) if g.value != b.value}
+    assert changed == {m.key for m in good if m.category == "p2p"}
+    assert all(b.value < 15 for b in bad if b.category == "p2p")
+
+
 def test_all_sizes_adds_every_p2p_and_ccl_size() -> None:
     metrics, _ = metrics_from_detail_log(detail_log(), all_sizes=True)
     p2p = [m for m in metrics if m.category == "p2p"]

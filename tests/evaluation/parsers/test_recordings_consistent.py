@@ -256,5 +256,15 @@ def test_broken_recordings_break_as_described() -> None:
     fallback = call("b60x4-two-visible", "ze_peak", "-d 3 -t transfer_bw")
     problems = parse_transfer_bw(fallback.stdout).problems
     assert any("Specified device 3 is not valid" in p.message for p in problems)
+    vvv = parse_lspci_vvv(call("b60x4-degraded-link", "lspci", "-D -nn -vvv").stdout).records
+    slow = next(d for d in vvv if d.bdf == "0000:1b:00.0")
+    assert (slow.link_sta_speed_gts, slow.link_sta_width) == (16.0, 4)
+    assert slow.link_sta_speed_note == slow.link_sta_width_note == "downgraded"
+
+    def peak_p2p(args: str) -> float:
+        output = call("b60x4-degraded-link", "ze_peer", args).stdout
+        return max(m.value for m in metrics_from_step("ze_peer", output)[0])
+
+    assert peak_p2p("-s 2 -d 1") < 8 < 20 < peak_p2p("-s 2 -d 3")
     two = call("b60x4-two-visible", "ze_peer", "-s 0 -d 2")
     assert two.exit == 134 and "Only 2 devices detected" in two.stdout
