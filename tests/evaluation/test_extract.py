@@ -10,8 +10,10 @@ bandwidth, "Average performance: ...TF" after the int8 benchmark, and column 9 (
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import pytest
 from multiarc.evaluation.extract import (
     metrics_from_ccl_csv,
     metrics_from_detail_log,
@@ -62,6 +64,23 @@ def test_detail_log_gives_intels_rows_in_intels_order() -> None:
     assert units[("gemm", "int8", "")] == "TOPS"
     assert {u for k, u in units.items() if k[0] != "gemm"} == {"GB/s"}
     assert {m.devices for m in metrics if m.category == "p2p"} == {"0->1", "0<-1", "0<->1"}
+
+
+@pytest.mark.parametrize("host", ["b60x4", "b60x4-degraded-link", "b60x4-implausible-d2d"])
+def test_same_rows_as_the_report_intels_script_wrote(host: str) -> None:
+    """benchmark_report.csv in these recordings is the output of Intel's gen_evaluation_report.py
+    for the recorded log and b60x4/reference_perf.csv (recorded once, like any tool output)."""
+    with (RECORDINGS / host / "benchmark_report.csv").open(newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Category", "Subcategory", "Data/Packet Size", "Measured (GB/s)",
+                       "Reference (GB/s)"]
+    metrics, problems = metrics_from_detail_log(detail_log(host))
+    assert problems == []
+    assert [(m.category, m.subcategory, m.size, m.value) for m in metrics] == [
+        (c, s, z, float(v)) for c, s, z, v, _ in rows[1:]]
+    with (RECORDINGS / "b60x4" / "reference_perf.csv").open(newline="") as f:
+        reference = {tuple(r[:3]): r[3] for r in list(csv.reader(f))[1:]}
+    assert [reference.get(m.key, "") for m in metrics] == [r[4] for r in rows[1:]]
 
 
 def test_implausible_d2d_log_is_read_as_printed() -> None:
