@@ -128,7 +128,9 @@ class CclScanner:
                 found = _REDUCTION.match(line)
                 self.reduction = found["v"] if found else ""
                 continue
-            if looks_like_error(line) or "CCL_ERROR" in line or "BAD TERMINATION" in line:
+            if looks_like_error(line) or any(
+                word in line for word in ("CCL_ERROR", "BAD TERMINATION", "ASSERT", "FAILED")
+            ):
                 result.problem(TOOL, f"tool reported an error: {line[:160]}", number)
         if collective is not None:
             if rows == 0:

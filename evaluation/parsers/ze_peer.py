@@ -29,7 +29,7 @@ _HEADER = re.compile(
 _PAIR = re.compile(r"\((?P<src>\d+)\)\s*(?P<arrow><->|->|<-)\s*\((?P<dst>\d+)\)")
 # Errors only ze_peer prints (generic ones such as "terminate called" are caught too).
 _OWN_ERRORS = ("ERROR: Number for source or destination device", "ERROR: More than 1 device",
-               "No queue groups found", "Devices ")
+               "No queue groups found", "Devices ", "Error at ")  # "Error at": -v data mismatch
 _UNITS = {"B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
 
 

@@ -56,3 +56,13 @@ def test_truncated_and_bad_rows() -> None:
     assert "unreadable row" in bad.problems[0].message
     assert not parse_ccl_csv("garbage").ok
     assert "lacks" in parse_ccl_csv("#ranks,collective\n2,allreduce\n").problems[0].message
+
+
+def test_mpi_and_ccl_failures_are_problems() -> None:
+    failure = ("|CCL_ERROR| worker.cpp:338 ccl_worker_func: worker 0 caught internal exception\n"
+               "=========================================================================\n"
+               "=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES")
+    text = _text("allreduce").replace("# All done", failure)
+    messages = [p.message for p in parse_ccl_text(text).problems]
+    assert any("CCL_ERROR" in m for m in messages)
+    assert any("BAD TERMINATION" in m for m in messages)

@@ -68,3 +68,10 @@ def test_garbage_and_empty() -> None:
     assert parse_ze_peer("").problems[0].message == "no ze_peer results found"
     stray = parse_ze_peer("BW [GBPS]:  128 MB:    24.00\n")
     assert stray.records == [] and "outside any test section" in stray.problems[0].message
+
+
+def test_validation_mismatch_is_a_problem() -> None:
+    text = ("Bandwidth Write : Device( 0 )->Device( 1 )\n"
+            "Error at 17: validate_buffer 0 != host_buffer 17\n")
+    result = parse_ze_peer(text)
+    assert any("Error at 17" in p.message for p in result.problems)
