@@ -173,3 +173,59 @@ def parse_ze_peer(text: str) -> ParseResult[PeerResult]:
     result: ParseResult[PeerResult] = ParseResult()
     scan_ze_peer(text.splitlines(), 1, result)
     return finish(result)
+
+
+# Output exactly as ze_peer prints it (banners, sections, fixed-width result lines). A piece of
+# a log that matches this is read with a few regex passes instead of line by line.
+_PRISTINE = re.compile(
+    r"(?:(?:={80}\n)?(?:Single Process (?:Uni|Bi)directional tests|IPC tests)\n={80}\n"
+    r"(?:-{80}\n(?:Bandwidth|Latency) (?:Write|Read) : [^\n]*\n"
+    r"(?:(?:BW \[GBPS\]|Latency \[us\]): [ \d]{4}(?: MB| KB|  B): +\d+\.\d\d\n)+\n-{80}\n)*)+"
+    r"(?:={80}\n)?"
+)
+_HEADER_LINE = re.compile(r"\n((?:Bandwidth|Latency) (?:Write|Read) : [^\n]*)")
+_UNIT_FIELD = {"B": "  B", "KB": " KB", "MB": " MB", "GB": " GB"}
+
+
+def scan_ze_peer_text(text: str, start: int, end: int, first_line: int,
+                      result: ParseResult[PeerResult], sizes: frozenset[str] | None) -> None:
+    """:func:`scan_ze_peer` over ``text[start:end]``, fast for untouched output.
+
+    When ``sizes`` is given and the piece is exactly what ze_peer prints, the bandwidth
+    records of those sizes are found with regular expressions: the same records
+    :func:`scan_ze_peer` gives with ``sizes``, and no problems (untouched output has none).
+    Anything else is read line by line.
+    """
+    if sizes is None or not _PRISTINE.fullmatch(text, start, end):
+        scan_ze_peer(text[start:end].split("\n"), first_line, result, sizes)
+        return
+    fields = []
+    for label in sizes:
+        number, _, unit = label.partition(" ")
+        if number.isdigit() and unit in _UNIT_FIELD:
+            fields.append(re.escape(f"{int(number):4d}{_UNIT_FIELD[unit]}"))
+    if not fields:
+        return
+    # Bandwidth results only, as scan_ze_peer with sizes (which skips latency results).
+    wanted = re.compile(r"\nBW \[GBPS\]: (?:" + "|".join(fields) + r"): +\S+")
+    events = [(m.start(), m) for m in _HEADER_LINE.finditer(text, start, end)]
+    events += [(m.start(), m) for m in wanted.finditer(text, start, end)]
+    events.sort(key=lambda event: event[0])
+    section: _Section | None = None
+    counted, line = start, first_line
+    for pos, match in events:
+        line += text.count("\n", counted, pos + 1)
+        counted = pos + 1
+        if match.re is _HEADER_LINE:
+            header = _HEADER.search(match[1])
+            section = _Section(header, line) if header else None
+            continue
+        if section is None or not section.pairs:
+            continue
+        value = _value_line(match[0][1:])
+        if value is None or value[3] is None:
+            continue
+        unit, size, label, figure = value
+        src, dst = section.pairs[0]
+        result.records.append(PeerResult(section.test, section.op, section.bidirectional, src, dst,
+                                         section.pairs, size, label, figure, unit, line))

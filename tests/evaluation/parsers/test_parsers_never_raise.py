@@ -133,3 +133,39 @@ def test_split_by_tool_covers_the_text_in_order(text: str) -> None:
         assert before.end == after.start and before.tool != after.tool
     for s in segments:
         assert s.first_line == text.count("\n", 0, s.start) + 1
+
+
+PEER_OUTPUTS = sorted(p.name for p in (RECORDINGS / "b60x4" / "outputs").glob("ze_peer-*.txt"))
+
+
+@st.composite
+def peer_log(draw: st.DrawFn) -> str:
+    """One to three ze_peer runs as a log holds them, sometimes damaged."""
+    runs = []
+    for _ in range(draw(st.integers(1, 3))):
+        text = (RECORDINGS / "b60x4" / "outputs" / draw(st.sampled_from(PEER_OUTPUTS))).read_text()
+        s, d = draw(st.sampled_from([("0", "1"), ("2", "3"), ("1", "3")]))
+        runs.append("=" * 80 + "\n" + text.replace("{{s}}", s).replace("{{d}}", d)
+                    if draw(st.booleans()) else text.replace("{{s}}", s).replace("{{d}}", d))
+    text = "".join(runs)
+    if draw(st.booleans()):
+        lines = text.split("\n")
+        i = draw(st.integers(0, len(lines) - 1))
+        lines[i] = lines[i][: draw(st.integers(0, len(lines[i])))]
+        text = "\n".join(lines)
+    return text
+
+
+@FAST
+@given(text=peer_log(),
+       sizes=st.sampled_from([("128 MB", "256 MB"), ("8 B",), ("64 KB", "1 MB")]))
+def test_ze_peer_fast_path_matches_line_scan(text: str, sizes: tuple[str, ...]) -> None:
+    from multiarc.evaluation.parsers.ze_peer import scan_ze_peer, scan_ze_peer_text
+
+    wanted = frozenset(sizes)
+    fast: ParseResult[object] = ParseResult()
+    slow: ParseResult[object] = ParseResult()
+    scan_ze_peer_text("x\n" + text, 2, len(text) + 2, 2, fast, wanted)  # type: ignore[arg-type]
+    scan_ze_peer(text.split("\n"), 2, slow, wanted)  # type: ignore[arg-type]
+    assert fast.records == slow.records
+    assert fast.problems == slow.problems
