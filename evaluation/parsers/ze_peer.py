@@ -13,6 +13,7 @@ print `` (0)->(1) (2)->(3)`` instead of ``Device( ... )``. Sizes are binary (MB 
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,6 +188,20 @@ _HEADER_LINE = re.compile(r"\n((?:Bandwidth|Latency) (?:Write|Read) : [^\n]*)")
 _UNIT_FIELD = {"B": "  B", "KB": " KB", "MB": " MB", "GB": " GB"}
 
 
+@functools.lru_cache(maxsize=16)
+def _wanted_lines(sizes: frozenset[str]) -> re.Pattern[str] | None:
+    """Bandwidth result lines of the given size labels, as ze_peer prints them."""
+    fields = []
+    for label in sorted(sizes):
+        number, _, unit = label.partition(" ")
+        if number.isdigit() and unit in _UNIT_FIELD:
+            fields.append(re.escape(f"{int(number):4d}{_UNIT_FIELD[unit]}"))
+    if not fields:
+        return None
+    # Bandwidth results only, as scan_ze_peer with sizes (which skips latency results).
+    return re.compile(r"\nBW \[GBPS\]: (?:" + "|".join(fields) + r"): +\S+")
+
+
 def scan_ze_peer_text(text: str, start: int, end: int, first_line: int,
                       result: ParseResult[PeerResult], sizes: frozenset[str] | None) -> None:
     """:func:`scan_ze_peer` over ``text[start:end]``, fast for untouched output.
@@ -199,15 +214,9 @@ def scan_ze_peer_text(text: str, start: int, end: int, first_line: int,
     if sizes is None or not _PRISTINE.fullmatch(text, start, end):
         scan_ze_peer(text[start:end].split("\n"), first_line, result, sizes)
         return
-    fields = []
-    for label in sizes:
-        number, _, unit = label.partition(" ")
-        if number.isdigit() and unit in _UNIT_FIELD:
-            fields.append(re.escape(f"{int(number):4d}{_UNIT_FIELD[unit]}"))
-    if not fields:
+    wanted = _wanted_lines(sizes)
+    if wanted is None:
         return
-    # Bandwidth results only, as scan_ze_peer with sizes (which skips latency results).
-    wanted = re.compile(r"\nBW \[GBPS\]: (?:" + "|".join(fields) + r"): +\S+")
     events = [(m.start(), m) for m in _HEADER_LINE.finditer(text, start, end)]
     events += [(m.start(), m) for m in wanted.finditer(text, start, end)]
     events.sort(key=lambda event: event[0])
