@@ -104,7 +104,8 @@ def scan_ze_peer(lines: Sequence[str], first_line: int, result: ParseResult[Peer
     section: _Section | None = None
     fast = sizes is not None
     # ze_peer prints "BW [GBPS]: " + "%4d" + " MB" + ": ": the size sits in line[11:18].
-    fixed = {f"{label.split()[0]:>4} {label.split()[1]:>2}" for label in sizes or ()}
+    fixed = {f"{parts[0]:>4} {parts[1]:>2}" for parts in (label.split() for label in sizes or ())
+             if len(parts) == 2}
     for number, raw in enumerate(lines, first_line):
         if fast and section is not None:
             # Fast path for huge logs: count the results nobody asked for, keep the rest.
