@@ -55,6 +55,9 @@ def _bench_name(colls: str) -> str:
 
 
 _REDUCING = ("allreduce", "reduce", "reduce_scatter")
+# Collectives the oneCCL benchmark knows (its -l option).
+COLLECTIVES = frozenset({"allgather", "allgatherv", "allreduce", "alltoall", "alltoallv", "bcast",
+                         "broadcast", "reduce", "reduce_scatter"})
 
 
 class CclScanner:
@@ -73,6 +76,7 @@ class CclScanner:
         collective: str | None = None
         bench_line = rows = 0
         in_options = False
+        seen: set[int] = set()  # message sizes of the current table
         for number, raw in enumerate(lines, first_line):
             if in_options and raw.startswith("  ") and raw[2:3].isalpha():
                 continue  # "  processes:       2": the options block, nothing to read
@@ -97,6 +101,10 @@ class CclScanner:
                     result.problem(TOOL, f"{collective}: unreadable row: {line[:120]!r}", number)
                     continue
                 f = [float(v or 0.0) for v in values]
+                if ints[0] in seen:
+                    result.problem(TOOL, f"{collective}: row for {ints[0]} bytes repeated", number)
+                    continue
+                seen.add(int(ints[0] or 0))
                 result.records.append(CclResult(
                     collective, int(ints[0] or 0), int(ints[1] or 0), int(ints[2] or 0),
                     f[0], f[1], f[2], f[3], f[4], f[5], self.dtype,
@@ -110,6 +118,10 @@ class CclScanner:
                         if collective is not None and rows == 0:
                             result.problem(TOOL, f"{collective}: table without rows", bench_line)
                         collective, bench_line, rows = _bench_name(bench["colls"]), number, 0
+                        seen.clear()
+                        if collective not in COLLECTIVES:
+                            result.problem(TOOL, f"unknown collective in {line[:80]!r}", number)
+                            collective = None
                         continue
                 if line.startswith("# All done"):
                     if collective is not None and rows == 0:

@@ -16,6 +16,10 @@ from dataclasses import dataclass
 _ANCHORS: tuple[tuple[str, str], ...] = (
     ("Single Process ", "ze_peer"),  # "Single Process Unidirectional tests" banner
     ("IPC tests", "ze_peer"),
+    ("Bandwidth Write : ", "ze_peer"),  # test headers: found even if the banner is lost
+    ("Bandwidth Read : ", "ze_peer"),
+    ("Latency Write : ", "ze_peer"),
+    ("Latency Read : ", "ze_peer"),
     ("ERROR: More than 1 device needed", "ze_peer"),
     ("Device : ", "ze_peak"),  # print_ze_device_properties
     ("Device :", "ze_peak"),
@@ -23,8 +27,12 @@ _ANCHORS: tuple[tuple[str, str], ...] = (
     ("Transfer Bandwidth (GB/s)", "ze_peak"),
     ("oneMKL DPC++ GEMM benchmark", "gemm"),
     ("Can't find device", "gemm"),
+    ("Running on device:", "gemm"),
+    ("Benchmarking (", "gemm"),
+    ("Average performance:", "gemm"),
     ("options:", "ccl"),  # print_user_options of the oneCCL benchmark
     ("#------------------------------------------------------------", "ccl"),
+    ("# Benchmarking:", "ccl"),
     (":: initializing oneAPI environment", "other"),
     (":: WARNING: setvars.sh", "other"),
     ("[level_zero:", "other"),  # sycl-ls

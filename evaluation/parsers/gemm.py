@@ -49,6 +49,11 @@ class GemmResult:
     line: int
 
 
+# What the benchmark prints after "matrix multiplication, " (utilities.hpp type_string, gemv).
+PRECISIONS = frozenset({"half precision", "single precision", "double precision", "bf16 precision",
+                        "int8 precision", "fp32_vec", "unknown type"})
+
+
 def _precision(words: str) -> str:
     # "int8 precision" -> "int8"; "single precision" -> "single"; "fp32_vec" -> "fp32_vec"
     return words.removesuffix(" precision").strip()
@@ -80,6 +85,10 @@ class GemmScanner:
                 continue
             if "matrix multiplication" in line:
                 found = _BENCH.search(line)
+                if found and found["precision"] not in PRECISIONS:
+                    result.problem(TOOL, f"unknown precision in {line[:100]!r}", number)
+                    bench = None
+                    continue
                 if found:
                     if bench is not None:
                         result.problem(TOOL, f"{_precision(bench['precision'])} run printed no "

@@ -34,6 +34,15 @@ SECTIONS = {
 GLOBAL_BW_TYPES = ("float", "float2", "float4", "float8", "float16")
 H2D_NAME = "GPU Copy Host to Shared Memory"
 D2H_NAME = "GPU Copy Shared Memory to Host"
+# Every line ze_peak's transfer_bw test prints (transfer_bw.cpp).
+TRANSFER_NAMES = frozenset({
+    "enqueueWriteBuffer", "enqueueReadBuffer", H2D_NAME, D2H_NAME,
+    "System Memory Copy to Shared Memory", "System Memory Copy from Shared Memory",
+    "GPU Copy Shared System Memory to Shared Memory",
+    "GPU Copy Shared System Memory from Shared Memory",
+    "GPU Copy Shared System Memory to Shared Memory with Memory Advice",
+    "GPU Copy Shared System Memory from Shared Memory with Memory Advice",
+})
 
 _END = "<<<<<<<<"
 # ze_peak's own failure lines (a missing .spv kernel file, a bad device/driver choice).
@@ -60,6 +69,7 @@ class ZePeakScanner:
 
     def scan(self, lines: Sequence[str], first_line: int) -> None:
         result = self.result
+        seen: set[str] = set()  # names printed in the current section
         test: str | None = None
         section_line = count = 0
         for number, raw in enumerate(lines, first_line):
@@ -71,10 +81,25 @@ class ZePeakScanner:
                 gbps = to_float(value) if sep else None
                 if gbps is None or not name.strip():
                     result.problem(TOOL, f"unreadable value: {line[:100]!r}", number)
+                elif name.strip() in seen:
+                    result.problem(TOOL, f"{test}: {name.strip()} printed twice", number)
                 else:
+                    seen.add(name.strip())
                     result.records.append(PeakResult(test, name.strip(), gbps, self.device_name,
                                                      self.sections_seen[test], number))
                     count += 1
+                continue
+            if test is None and line.endswith("GB/s") and line.split(" :")[0] in TRANSFER_NAMES:
+                # A transfer_bw line whose section header was lost: still ze_peak's figure.
+                name, _, value = line[:-4].rpartition(":")
+                gbps = to_float(value)
+                if gbps is not None:
+                    result.problem(TOOL, "transfer_bw value outside its section (header lost?)",
+                                   number)
+                    result.records.append(PeakResult("transfer_bw", name.strip(), gbps,
+                                                     self.device_name,
+                                                     max(self.sections_seen["transfer_bw"], 0),
+                                                     number))
                 continue
             if line.startswith("* name :"):
                 self.device_name = line.split(":", 1)[1].strip()
@@ -87,6 +112,7 @@ class ZePeakScanner:
                 test = kind
                 self.sections_seen[test] += 1
                 section_line, count = number, 0
+                seen.clear()
                 continue
             if line.startswith(_END):
                 if test is not None and count == 0:

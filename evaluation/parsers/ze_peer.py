@@ -80,10 +80,10 @@ class _Section:
 
 def _value_line(line: str) -> tuple[str, int, str, float | None] | None:
     """("GB/s"|"us", size in bytes, size label, value) of a result line; None if not one."""
-    if line.startswith("BW [GBPS]:"):
-        unit, rest = "GB/s", line[10:]
-    elif line.startswith("Latency [us]:"):
-        unit, rest = "us", line[13:]
+    if line.startswith("BW [GBPS]"):
+        unit, rest = "GB/s", line[9:].removeprefix(":")
+    elif line.startswith("Latency [us]"):
+        unit, rest = "us", line[12:].removeprefix(":")
     else:
         return None
     size, sep, value = rest.partition(":")

@@ -44,3 +44,12 @@ def test_text_without_any_known_tool_goes_to_every_parser() -> None:
     assert [(m.key, m.devices) for m in metrics] == [
         (("p2p", "Unidirectional Write", "128 MB"), "2->3")]
     assert {p.tool for p in problems} == {"ze_peak", "matrix_mul_mkl", "1ccl_benchmark"}
+
+
+def test_a_lost_first_line_does_not_hide_a_tools_output() -> None:
+    text = detail_log().replace("oneMKL DPC++ GEMM benchmark\n", "", 1)
+    text = text.replace("Single Process Unidirectional tests\n", "", 1)
+    metrics, _ = metrics_from_detail_log(text)
+    keys = {m.key for m in metrics}
+    assert ("gemm", "int8", "") in keys
+    assert ("p2p", "Unidirectional Write", "128 MB") in keys

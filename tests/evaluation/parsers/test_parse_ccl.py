@@ -66,3 +66,14 @@ def test_mpi_and_ccl_failures_are_problems() -> None:
     messages = [p.message for p in parse_ccl_text(text).problems]
     assert any("CCL_ERROR" in m for m in messages)
     assert any("BAD TERMINATION" in m for m in messages)
+
+
+def test_unknown_collective_and_repeated_rows() -> None:
+    text = _text("alltoall")
+    chopped = parse_ccl_text(text.replace("# Benchmarking: alltoall", "# Benchmarking: alltoa"))
+    assert chopped.records == []
+    assert any("unknown collective" in p.message for p in chopped.problems)
+    row = next(line for line in text.splitlines() if line.strip().startswith("134217728"))
+    repeated = parse_ccl_text(text.replace(row, row + "\n" + row))
+    assert len([r for r in repeated.records if r.bytes == MB128]) == 1
+    assert any("repeated" in p.message for p in repeated.problems)

@@ -45,3 +45,11 @@ def test_crash_failure_and_missing_device() -> None:
     assert "verification failed" in failed.problems[0].message
     missing = parse_gemm(recorded("b60x4", "matrix_mul_mkl-no-such-device.txt"))
     assert missing.records == [] and missing.problems
+
+
+def test_unknown_precision_is_not_a_result() -> None:
+    text = recorded("b60x4", "matrix_mul_mkl-int8-c0.txt").replace(
+        "matrix multiplication, int8 precision", "matrix multiplication, i")
+    result = parse_gemm(text)
+    assert result.records == []
+    assert "unknown precision" in result.problems[0].message

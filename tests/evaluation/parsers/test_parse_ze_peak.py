@@ -49,3 +49,14 @@ def test_truncated_and_errors() -> None:
     assert any("zeInit failed" in p.message for p in crash.problems)
     assert parse_ze_peak("Transfer Bandwidth (GB/s)\nGPU Copy Host to Shared Memory : nan GB/s\n"
                          "<<<<<<<<<<<<<<<<<<<<<<<<<<<<\n").problems
+
+
+def test_repeated_line_and_lost_header() -> None:
+    text = recorded("b60x4", "ze_peak-transfer_bw-d0.txt")
+    h2d = "GPU Copy Host to Shared Memory : 24.3172 GB/s"
+    twice = parse_transfer_bw(text.replace(h2d, h2d + "\n" + h2d))
+    assert [r.name for r in twice.records].count(H2D_NAME) == 1
+    assert any("printed twice" in p.message for p in twice.problems)
+    lost = parse_transfer_bw(text.replace("Transfer Bandwidth (GB/s)\n", ""))
+    assert {r.name: r.gbps for r in lost.records}[H2D_NAME] == 24.3172
+    assert any("header lost" in p.message for p in lost.problems)

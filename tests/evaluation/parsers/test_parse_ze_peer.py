@@ -75,3 +75,13 @@ def test_validation_mismatch_is_a_problem() -> None:
             "Error at 17: validate_buffer 0 != host_buffer 17\n")
     result = parse_ze_peer(text)
     assert any("Error at 17" in p.message for p in result.problems)
+
+
+def test_cut_result_line_keeps_the_section_open() -> None:
+    text = filled(recorded("b60x4", "ze_peer-uni-write-same-board.txt"), s="0", d="1")
+    line = next(x for x in text.splitlines() if x.startswith("BW [GBPS]:    1 KB:"))
+    cut = text.replace(line, "BW [GBPS]")
+    result = parse_ze_peer(cut)
+    assert [r.size_label for r in result.records][-1] == "256 MB"
+    assert len(result.records) == 25
+    assert "unreadable result line" in result.problems[0].message
