@@ -15,7 +15,7 @@ Two entry points:
   runs), labelling figures with the device or pair they belong to.
 
 Nothing here raises on bad input: what could not be read comes back as ParseProblems.
-A 50 MB log (a thousand runs) is read in under two seconds on a small machine.
+A 50 MB log (a thousand runs) is read in about two seconds on a small 2-core machine.
 """
 
 from __future__ import annotations
