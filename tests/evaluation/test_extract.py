@@ -66,7 +66,7 @@ def test_detail_log_gives_intels_rows_in_intels_order() -> None:
     assert {m.devices for m in metrics if m.category == "p2p"} == {"0->1", "0<-1", "0<->1"}
 
 
-@pytest.mark.parametrize("host", ["b60x4", "b60x4-degraded-link", "b60x4-implausible-d2d"])
+@pytest.mark.parametrize("host", ["b60x4", "b60x2", "b60x4-degraded-link", "b60x4-implausible-d2d"])
 def test_same_rows_as_the_report_intels_script_wrote(host: str) -> None:
     """benchmark_report.csv in these recordings is the output of Intel's gen_evaluation_report.py
     for the recorded log and b60x4/reference_perf.csv (recorded once, like any tool output)."""

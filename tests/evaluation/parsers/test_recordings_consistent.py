@@ -268,3 +268,17 @@ def test_broken_recordings_break_as_described() -> None:
     assert peak_p2p("-s 2 -d 1") < 8 < 20 < peak_p2p("-s 2 -d 3")
     two = call("b60x4-two-visible", "ze_peer", "-s 0 -d 2")
     assert two.exit == 134 and "Only 2 devices detected" in two.stdout
+
+
+@pytest.mark.parametrize("host", HEALTHY)
+def test_setvars_stand_in_behaves_like_setvars(host: str) -> None:
+    import subprocess
+
+    setvars = RECORDINGS / host / "root" / "opt/intel/oneapi/setvars.sh"
+    script = (f'source "{setvars}" --force; echo "ROOT=$ONEAPI_ROOT"; '
+              f'source "{setvars}"; echo "rc=$?"')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=30,
+                         check=True, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}).stdout
+    assert ":: oneAPI environment initialized ::" in out
+    assert f"ROOT={setvars.parent}" in out
+    assert "already been run" in out and "rc=3" in out
