@@ -8,7 +8,8 @@ The xe driver prints, per GPU (drivers/gpu/drm/xe, display code for DMC)::
     xe 0000:98:00.0: probe with driver xe failed with error -110
 
 Older kernels prefix ``Tile0: GT0:``; i915 prints "GuC firmware i915/... version X.Y.Z".
-These are the lines Intel's get_bkc_version.sh greps for.
+These are the lines Intel's get_bkc_version.sh greps for. The boot lines "Linux version ..."
+and "Command line: ..." are read too (the kernel that was booted and its parameters).
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ class DriverError:
 class KernelLog:
     firmware: tuple[FirmwareLoad, ...]
     errors: tuple[DriverError, ...]
+    kernel_release: str = ""  # from "Linux version 6.14.0-1006-intel (...)", "" if not logged
+    command_line: str = ""  # from "Command line: ...", "" if not logged
 
     def versions(self, kind: str) -> tuple[str, ...]:
         """Distinct versions of one firmware kind, in order of appearance."""
@@ -65,7 +68,14 @@ def parse_dmesg(text: str) -> ParseResult[KernelLog]:
     result: ParseResult[KernelLog] = ParseResult()
     firmware: list[FirmwareLoad] = []
     errors: list[DriverError] = []
+    release = command_line = ""
     for number, line in numbered_lines(text):
+        if not release and "Linux version " in line:
+            release = line.split("Linux version ", 1)[1].split(" ", 1)[0]
+            continue
+        if not command_line and "Command line: " in line:
+            command_line = line.split("Command line: ", 1)[1].strip()
+            continue
         if "firmware" not in line and "rror" not in line and "failed" not in line:
             continue
         device = _DEVICE.search(line)
@@ -85,7 +95,7 @@ def parse_dmesg(text: str) -> ParseResult[KernelLog]:
         if probe or "*ERROR*" in line or "failed" in line.lower():
             message = line[device.end():].strip().removeprefix("[drm]").strip()
             errors.append(DriverError(bdf, message, probe is not None, number))
-    result.records.append(KernelLog(tuple(firmware), tuple(errors)))
+    result.records.append(KernelLog(tuple(firmware), tuple(errors), release, command_line))
     if not firmware:
         result.problem(TOOL, "no GPU firmware load messages (GuC/HuC/DMC) found")
     return result

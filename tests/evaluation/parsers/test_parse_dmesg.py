@@ -36,3 +36,9 @@ def test_older_formats_and_nothing_found() -> None:
     assert log.versions("GuC") == ("70.36.0", "70.29.2")
     empty = parse_dmesg("[    0.0] Linux version 6.14.0\n")
     assert empty.records[0].firmware == () and not empty.ok
+
+
+def test_booted_kernel_and_command_line() -> None:
+    (log,) = parse_dmesg(recorded("b60x4", "dmesg.txt")).records
+    assert log.kernel_release == "6.14.0-1006-intel"
+    assert "intel_iommu=off" in log.command_line.split()
