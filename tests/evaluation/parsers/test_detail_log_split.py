@@ -53,3 +53,26 @@ def test_a_lost_first_line_does_not_hide_a_tools_output() -> None:
     keys = {m.key for m in metrics}
     assert ("gemm", "int8", "") in keys
     assert ("p2p", "Unidirectional Write", "128 MB") in keys
+
+
+def test_every_parser_finds_its_tool_in_the_whole_log() -> None:
+    from multiarc.evaluation.parsers.ccl import parse_ccl_text
+    from multiarc.evaluation.parsers.gemm import parse_gemm
+    from multiarc.evaluation.parsers.sycl_ls import count_level_zero_gpus, parse_sycl_ls
+    from multiarc.evaluation.parsers.xpu_smi import parse_discovery, parse_dump
+    from multiarc.evaluation.parsers.ze_peak import parse_ze_peak
+    from multiarc.evaluation.parsers.ze_peer import parse_ze_peer
+
+    text = detail_log()
+    results = {
+        "sycl-ls": parse_sycl_ls(text), "discovery": parse_discovery(text),
+        "dump": parse_dump(text), "ze_peer": parse_ze_peer(text), "ze_peak": parse_ze_peak(text),
+        "gemm": parse_gemm(text), "ccl": parse_ccl_text(text),
+    }
+    assert {name: r.problems for name, r in results.items() if not r.ok} == {}
+    assert count_level_zero_gpus(results["sycl-ls"].records) == 4
+    assert len(results["discovery"].records) == len(results["dump"].records) == 4
+    assert len(results["ze_peer"].records) == 4 * 26 + 2 * 26
+    assert len(results["ze_peak"].records) == 6 + 5
+    assert [r.device_index for r in results["gemm"].records] == [0]
+    assert len(results["ccl"].records) == 3 * 18
