@@ -110,6 +110,7 @@ class PciDetail:
     driver: str | None  # "Kernel driver in use"
     modules: tuple[str, ...]
     line: int
+    capabilities_hidden: bool = False  # "Capabilities: <access denied>": lspci run without root
 
     @property
     def link_downgraded(self) -> bool:
@@ -176,6 +177,7 @@ class _Block:
         self.rebar: list[tuple[int, int]] = []
         self.driver: str | None = None
         self.modules: tuple[str, ...] = ()
+        self.hidden = False
 
     def detail(self) -> PciDetail:
         h = self.header
@@ -197,6 +199,7 @@ class _Block:
             driver=self.driver,
             modules=self.modules,
             line=self.line,
+            capabilities_hidden=self.hidden,
         )
 
 
@@ -262,6 +265,8 @@ def parse_lspci_vvv(text: str) -> ParseResult[PciDetail]:
                     block.rebar.append((int(rebar["index"]), size))
         elif item.startswith("Kernel driver in use:"):
             block.driver = item.split(":", 1)[1].strip() or None
+        elif item.startswith("Capabilities: <access denied>"):
+            block.hidden = True
         elif item.startswith("Kernel modules:"):
             block.modules = tuple(m.strip() for m in item.split(":", 1)[1].split(",") if m.strip())
     if block is not None:

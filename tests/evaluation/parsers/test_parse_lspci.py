@@ -81,3 +81,16 @@ def test_vvv_overdriven_and_unreadable_link() -> None:
 def test_nothing_found_is_a_problem() -> None:
     assert not parse_lspci_nn("pcilib: Cannot open /proc/bus/pci\n").ok
     assert not parse_lspci_vvv("").ok
+
+
+def test_vvv_without_root_hides_the_link() -> None:
+    text = (
+        "03:00.0 VGA compatible controller: Intel Corporation Device e211 "
+        "(prog-if 00 [VGA controller])\n"
+        "\tRegion 2: Memory at 4000000000 (64-bit, prefetchable) [size=32G]\n"
+        "\tCapabilities: <access denied>\n"
+        "\tKernel driver in use: xe\n"
+    )
+    (gpu,) = parse_lspci_vvv(text).records
+    assert gpu.capabilities_hidden and gpu.is_supported_gpu()
+    assert gpu.link_sta_speed_gts is None and gpu.largest_bar_bytes == 32 * GIB
