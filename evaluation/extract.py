@@ -14,6 +14,12 @@ Two entry points:
 - :func:`metrics_from_step` reads one step's raw output (``--pairs all`` / ``--devices all``
   runs), labelling figures with the device or pair they belong to.
 
+Keys beyond Intel's (figures with no reference row are INFO downstream):
+``("p2p", "Unidirectional Write", "8 KB")`` (every size), ``("GPU memory bandwidth",
+"enqueueWriteBuffer", "")`` (every transfer_bw line under its ze_peak name),
+``("GPU memory bandwidth", "D2D", "float4")`` (every data type), ``("gemm", "half", "")``
+(TFLOPS for floating point), ``("1ccl", "allgather", "1KB")`` (every message size).
+
 Nothing here raises on bad input: what could not be read comes back as ParseProblems.
 A 50 MB log (a thousand runs) is read in about two seconds on a small 2-core machine.
 """
