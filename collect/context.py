@@ -1,0 +1,38 @@
+"""Where a collection reads from: a root prefix for every system path, and the run's settings."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from multiarc import paths
+
+
+def _under(root: Path, path: Path) -> Path:
+    return root / str(path).lstrip("/")
+
+
+@dataclass(frozen=True)
+class Context:
+    root: Path = Path("/")
+    is_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    state_file: Path = paths.STATE_FILE  # system paths, read below root
+    install_log_dir: Path = paths.INSTALL_LOG_DIR
+    results_dirs: tuple[Path, ...] = (Path.cwd() / "results", paths.MULTIARC_HOME / "results")
+    since_install: bool = False
+    timeout_cap: float | None = None  # caps every command's own timeout (tests, impatient users)
+
+    def path(self, system_path: Path | str) -> Path:
+        """The system path as read here (below root; results dirs given by the user as is)."""
+        return _under(self.root, Path(system_path))
+
+    def timeout(self, own: float) -> float:
+        return own if self.timeout_cap is None else min(own, self.timeout_cap)
+
+    def command_env(self) -> dict[str, str]:
+        env = dict(self.environ)
+        env["LC_ALL"] = "C"
+        env["LANG"] = "C"
+        return env
