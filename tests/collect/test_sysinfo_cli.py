@@ -1,0 +1,169 @@
+"""multiarc-collect-sysinfo end to end: real collectors on this machine plus fake GPU tools."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from multiarc.collect.cli import main
+
+from tests.collect.conftest import by_name, extract_all, write_tool
+
+FINAL_LINE = re.compile(r"^(?P<path>/\S+\.tar\.(?:xz|zst))  sha256:(?P<sha>[0-9a-f]{64})$")
+
+
+def run_cli(*args: str) -> tuple[Path, dict, dict[str, bytes], str]:
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    last = result.stdout.strip().splitlines()[-1]
+    m = FINAL_LINE.match(last)
+    assert m, last
+    archive = Path(m.group("path"))
+    import hashlib
+
+    assert hashlib.sha256(archive.read_bytes()).hexdigest() == m.group("sha")
+    members = extract_all(archive)
+    (manifest_name,) = [n for n in members if n.endswith("/manifest.json")]
+    return archive, json.loads(members[manifest_name]), members, result.output
+
+
+def test_real_machine_with_fake_gpu_tools(tmp_path: Path, fake_gpu_tools: Path) -> None:
+    out = tmp_path / "out"
+    archive, manifest, members, _ = run_cli("--output", str(out), "--timeout", "3")
+    assert archive.parent == out and archive.name.startswith("multiarc-sysinfo-")
+    top = archive.name.removesuffix(".tar.xz")
+    assert f"{top}/summary.txt" in members and f"{top}/manifest.json" in members
+    files = by_name(manifest)
+
+    # Real collectors on this real Linux machine.
+    for name in ("cpu/lscpu.txt", "pci/lspci-tv.txt", "pci/lspci-nn-D.txt", "memory/free.txt",
+                 "memory/meminfo.txt", "kernel/cmdline.txt", "kernel/uname.txt",
+                 "cpu/scaling_governor.txt", "pci/devices.json"):
+        entry = files[name]
+        assert entry["status"] == "ok", entry
+        data = members[f"{top}/{name}"]
+        assert entry["bytes"] == len(data) > 0
+        import hashlib
+
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+    assert files["pci/lspci-tv.txt"]["tool_version"].startswith("lspci version")
+    assert files["pci/lspci-tv.txt"]["exit_code"] == 0
+    assert b"Architecture" in members[f"{top}/cpu/lscpu.txt"]
+
+    # Fake GPU tools: one prints N/A fields, one fails, one hangs.
+    disc = files["gpu/xpu-smi-discovery.txt"]
+    assert disc["status"] == "ok" and disc["tool_version"] == "CLI:"
+    assert b"Device Name: N/A" in members[f"{top}/gpu/xpu-smi-discovery.txt"]
+    health = files["gpu/xpu-smi-health.txt"]
+    assert health["status"] == "failed" and health["exit_code"] == 1
+    assert "Level Zero Initialization Error" in health["reason"]
+    assert b"Level Zero" in members[f"{top}/gpu/xpu-smi-health.txt.stderr"]
+    diag = files["gpu/xpu-smi-diag-l1.txt"]
+    assert diag["status"] == "timeout" and "3 s timeout" in diag["reason"]
+    assert b"Running diagnostics" in members[f"{top}/gpu/xpu-smi-diag-l1.txt"]  # partial output
+    pid = int((tmp_path / "diag.pid").read_text())
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()
+    assert files["gpu/sycl-ls.txt"]["status"] == "ok"
+    assert b"level_zero:gpu" in members[f"{top}/gpu/sycl-ls.txt"]
+
+    # Skipped items say why; the summary lists the problems and the BKC table.
+    for entry in manifest["files"]:
+        if entry["status"] == "skipped":
+            assert entry["reason"], entry
+    assert set(manifest["skipped"]) == {e["name"] for e in manifest["files"]
+                                        if e["status"] == "skipped"}
+    summary = members[f"{top}/summary.txt"].decode()
+    assert "BKC versions" in summary and "Linux Kernel" in summary
+    assert "timeout  gpu/xpu-smi-diag-l1.txt" in summary
+    assert "GPUs: 0 supported Intel GPU(s)" in summary
+    assert os.uname().release in summary
+
+
+def test_missing_tool_is_skipped_with_reason(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("multiarc.paths.TOOL_SEARCH_DIRS", ())
+    _, manifest, _, _ = run_cli("--output", str(tmp_path), "--timeout", "5")
+    entry = by_name(manifest)["gpu/sycl-ls.txt"]
+    if shutil.which("sycl-ls"):
+        pytest.skip("sycl-ls is installed here")
+    assert entry["status"] == "skipped"
+    assert entry["reason"] == "sycl-ls not found on PATH or in the known tool folders"
+    assert entry["sha256"] is None and entry["bytes"] == 0
+
+
+def test_dmidecode_failing_still_gives_archive(tmp_path: Path) -> None:
+    """The original's `set -e` dies at dmidecode without /dev/mem; we record and go on."""
+    if shutil.which("dmidecode") is None:
+        pytest.skip("dmidecode is not installed (apt-get install dmidecode)")
+    if Path("/dev/mem").exists():
+        pytest.skip("this machine has /dev/mem, so dmidecode does not fail here")
+    _, manifest, members, _ = run_cli("--output", str(tmp_path), "--timeout", "5")
+    entry = by_name(manifest)["firmware/dmidecode.txt"]
+    assert entry["status"] == "failed" and entry["exit_code"] == 1
+    assert "/dev/mem" in entry["reason"]
+    assert entry["tool_version"] and entry["tool_version"][0].isdigit()
+    # Everything after dmidecode in the original's order is still there.
+    for later in ("firmware/dpkg-libze.txt", "memory/free.txt", "kernel/dmesg.txt"):
+        assert later in by_name(manifest)
+    summary = next(v for k, v in members.items() if k.endswith("summary.txt")).decode()
+    assert "failed   firmware/dmidecode.txt" in summary
+
+
+def test_recorded_dmidecode_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same case with dmidecode's recorded VM output, for machines without dmidecode."""
+    bin_dir = tmp_path / "bin"
+    write_tool(bin_dir, "dmidecode", """\
+        if [ "$1" = "--version" ]; then echo 3.4; exit 0; fi
+        echo "# dmidecode 3.4"; echo "Scanning /dev/mem for entry point."
+        echo "/dev/mem: No such file or directory" >&2; exit 1
+        """)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    _, manifest, members, _ = run_cli("--output", str(tmp_path / "o"), "--timeout", "5")
+    entry = by_name(manifest)["firmware/dmidecode.txt"]
+    assert (entry["status"], entry["exit_code"], entry["tool_version"]) == ("failed", 1, "3.4")
+    assert any(k.endswith("firmware/dmidecode.txt.stderr") for k in members)
+
+
+def test_zstd_and_inspect(tmp_path: Path) -> None:
+    if shutil.which("zstd") is None:
+        pytest.skip("zstd not installed")
+    archive, manifest, _, _ = run_cli("--output", str(tmp_path), "--compression", "zstd",
+                                      "--timeout", "5")
+    assert archive.name.endswith(".tar.zst") and manifest["compression"] == "zstd"
+    result = CliRunner().invoke(main, ["--inspect", str(archive)])
+    assert result.exit_code == 0, result.output
+    assert "BKC versions" in result.output and "pci/lspci-tv.txt" in result.output
+    as_json = CliRunner().invoke(main, ["--inspect", str(archive), "--json"])
+    assert json.loads(as_json.output)["files"] == manifest["files"]
+
+
+def test_inspect_rejects_garbage(tmp_path: Path) -> None:
+    bad = tmp_path / "x.tar.xz"
+    bad.write_bytes(b"not an archive")
+    result = CliRunner().invoke(main, ["--inspect", str(bad)])
+    assert result.exit_code == 2
+    assert "is not a readable support archive" in result.output
+    missing = CliRunner().invoke(main, ["--inspect", str(tmp_path / "nope.tar.xz")])
+    assert missing.exit_code == 2
+
+
+def test_help_teaches() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for word in ("--redact", "--compression", "--inspect", "--since-install", "sha256",
+                 "needs root", "Examples"):
+        assert word in result.output
+    assert "--root" not in result.output
+
+
+def test_bad_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(main, ["--output", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert "cannot create the output folder" in result.output
