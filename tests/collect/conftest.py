@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import lzma
 import os
 import tarfile
 import textwrap
@@ -30,10 +31,9 @@ def extract_all(archive: Path) -> dict[str, bytes]:
 
         data = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True,
                               check=True).stdout
-        tar = tarfile.open(fileobj=io.BytesIO(data), mode="r:")
     else:
-        tar = tarfile.open(archive, mode="r:xz")
-    with tar:
+        data = lzma.decompress(archive.read_bytes())
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
 
 
@@ -56,7 +56,8 @@ def fake_gpu_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
           -v) echo "CLI:"; echo "    Version: 1.2.39.20240906" ;;
           discovery) cat '{tmp_path / "discovery-na.txt"}' ;;
           health) echo "Error: Level Zero Initialization Error" >&2; exit 1 ;;
-          diag) echo $$ > '{tmp_path / "diag.pid"}'; echo "Running diagnostics..."; exec sleep 600 ;;
+          diag) echo $$ > '{tmp_path / "diag.pid"}'; echo "Running diagnostics..."
+                exec sleep 600 ;;
           *) echo "unknown"; exit 2 ;;
         esac
         """)
