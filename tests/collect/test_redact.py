@@ -1,0 +1,166 @@
+"""Redaction: planted secrets never reach the archive; proxy passwords never, even unredacted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from multiarc.collect.cli import main
+from multiarc.collect.context import Context
+from multiarc.collect.redact import Redactor, dmi_identifiers
+
+from tests.collect.conftest import by_name, extract_all, write_tool
+
+HOST = "planted-host-7781"
+IP4 = "10.11.12.13"
+IP6 = "fd12:3456:789a::42"
+MAC = "02:42:ac:11:00:99"
+SERIAL = "PLNTSN99812"
+UUID = "4c4c4544-0042-3510-8052-b7c04f4b3332"
+USER = "plantuser"
+APT_PASSWORD = "Pr0xyPa55w0rd"
+ENV_PASSWORD = "EnvS3cretPw"
+SECRETS = (HOST, IP4, IP6, MAC, SERIAL, UUID, USER, APT_PASSWORD, ENV_PASSWORD,
+           "proxyuser", "envuser")
+
+
+@pytest.fixture
+def planted_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "root"
+    for name in ("proc", "sys", "lib"):
+        (root).mkdir(exist_ok=True)
+        os.symlink(f"/{name}", root / name)
+    etc = root / "etc"
+    (etc / "apt/apt.conf.d").mkdir(parents=True)
+    (etc / "hostname").write_text(HOST + "\n")
+    (etc / "hosts").write_text(f"127.0.0.1 localhost\n{IP4} {HOST}\n{IP6} {HOST}\n")
+    (etc / "passwd").write_text(f"root:x:0:0::/root:/bin/bash\n{USER}:x:1234:1234::/home/{USER}:"
+                                "/bin/bash\n")
+    shutil.copy("/etc/os-release", etc / "os-release")
+    (etc / "apt/apt.conf.d/90proxy").write_text(
+        f'Acquire::http::Proxy "http://proxyuser:{APT_PASSWORD}@proxy.example:3128/";\n')
+    logs = root / "var/log/multiarc"
+    logs.mkdir(parents=True)
+    (logs / "install-20250101_120000.log").write_text(
+        f"install started by {USER} on {HOST} ({IP4}); proxy password {APT_PASSWORD}\n"
+        "libze1 1.21.9.0-1136~25.04 installed\n")
+    bin_dir = tmp_path / "bin"
+    write_tool(bin_dir, "dmidecode", f"""\
+        [ "$1" = "--version" ] && {{ echo 3.4; exit 0; }}
+        cat <<'EOT'
+        # dmidecode 3.4
+        System Information
+            Manufacturer: Example Corp
+            Serial Number: {SERIAL}
+            UUID: {UUID}
+        Base Board Information
+            Serial Number: Not Specified
+        EOT
+        """)
+    write_tool(bin_dir, "ip", f"""\
+        echo "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500"
+        echo "    link/ether {MAC} brd ff:ff:ff:ff:ff:ff"
+        echo "    inet {IP4}/24 brd 10.11.12.255 scope global eth0"
+        echo "    inet6 {IP6}/64 scope global"
+        """)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("https_proxy", f"http://envuser:{ENV_PASSWORD}@proxy.example:3128")
+    return root
+
+
+def collect(root: Path, out: Path, *extra: str) -> tuple[Path, dict[str, bytes]]:
+    result = CliRunner().invoke(main, ["--root", str(root), "--output", str(out),
+                                       "--timeout", "5", *extra], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    archive = Path(result.stdout.strip().splitlines()[-1].split()[0])
+    return archive, extract_all(archive)
+
+
+def test_redact_removes_every_planted_secret(planted_root: Path, tmp_path: Path) -> None:
+    archive, members = collect(planted_root, tmp_path / "out", "--redact")
+    blob = b"\n".join(members.values()) + "\n".join(members).encode()
+    for secret in SECRETS:
+        assert secret.encode() not in blob, secret
+    assert HOST not in archive.name
+    # The planted values were really collected (else the test would prove nothing).
+    top = next(iter(members)).split("/")[0]
+    hosts = members[f"{top}/system/hosts.txt"].decode()
+    ip_addr = members[f"{top}/system/ip-addr.txt"].decode()
+    log = members[f"{top}/multiarc/install-logs/install-20250101_120000.log"].decode()
+    dmi = members[f"{top}/firmware/dmidecode.txt"].decode()
+    assert "<ip-" in hosts and "<mac-" in ip_addr and "<serial-" in dmi and "<user-" in log
+    # Consistent tokens: the same address gets the same token in every file.
+    token = next(t for t in hosts.split() if t.startswith("<ip-"))
+    assert token in ip_addr and token in log
+    host_token = hosts.split()[-1]
+    assert host_token.startswith("<host-") and host_token in log
+    # Version strings are not mistaken for addresses; loopback and broadcast stay.
+    assert "1.21.9.0-1136~25.04" in log
+    assert "127.0.0.1 localhost" in hosts and "ff:ff:ff:ff:ff:ff" in ip_addr
+    assert "Serial Number: Not Specified" in dmi
+    # The mapping stays local, readable by its owner only, and holds the originals.
+    (mapping_file,) = (tmp_path / "out").glob("*.redaction-map.json")
+    assert mapping_file.stat().st_mode & 0o077 == 0
+    mapping = json.loads(mapping_file.read_text())
+    assert {IP4, MAC, SERIAL, UUID, HOST, USER} <= set(mapping.values())
+    assert not any(name.endswith("redaction-map.json") for name in members)
+    manifest = json.loads(members[f"{top}/manifest.json"])
+    assert manifest["redacted"] is True
+
+
+def test_proxy_password_removed_without_redact(planted_root: Path, tmp_path: Path) -> None:
+    _, members = collect(planted_root, tmp_path / "out")
+    blob = b"\n".join(members.values())
+    for secret in (APT_PASSWORD, ENV_PASSWORD, "proxyuser", "envuser"):
+        assert secret.encode() not in blob, secret
+    top = next(iter(members)).split("/")[0]
+    apt = members[f"{top}/system/apt.conf.d/90proxy"].decode()
+    assert apt == 'Acquire::http::Proxy "http://<redacted>@proxy.example:3128/";\n'
+    env = members[f"{top}/system/proxy-env.txt"].decode()
+    assert "https_proxy=http://<redacted>@proxy.example:3128" in env
+    # Unredacted archives keep the other facts.
+    assert HOST.encode() in members[f"{top}/system/hosts.txt"]
+    assert SERIAL.encode() in members[f"{top}/firmware/dmidecode.txt"]
+    manifest = json.loads(members[f"{top}/manifest.json"])
+    assert by_name(manifest)["system/apt.conf.d/90proxy"]["status"] == "ok"
+
+
+def _redactor(tmp_path: Path, full: bool = True) -> Redactor:
+    ctx = Context(root=tmp_path, environ={}, is_root=True)
+    return Redactor(ctx, full=full)
+
+
+@pytest.mark.parametrize("text", [
+    "libze1=1.21.9.0-1136~25.04", "kernel 6.14.0-1006-intel", "v10.0.0.1", "1.2.3.4.5",
+    "PCI 0000:18:00.0", "at 17:45:35", "firmware 70.44.1", "uuid-ish 0000:1b:00.0",
+])
+def test_versions_and_bdfs_are_not_addresses(tmp_path: Path, text: str) -> None:
+    assert _redactor(tmp_path).text(text) == text
+
+
+def test_addresses_are_tokenised_consistently(tmp_path: Path) -> None:
+    r = _redactor(tmp_path)
+    a = r.text("from 192.168.1.20, to 192.168.1.21 and 2001:db8::1 mac AA-BB-CC-DD-EE-01")
+    b = r.text("again 192.168.1.20 aa:bb:cc:dd:ee:01 2001:0db8:0000::1")
+    words = a.replace(",", "").split()
+    ip_a, ip_b, ip6, mac = words[1], words[3], words[5], words[7]
+    assert len({ip_a, ip_b, ip6}) == 3 and all(t.startswith("<ip-") for t in (ip_a, ip_b, ip6))
+    assert mac == "<mac-1>"
+    assert b == f"again {ip_a} {mac} {ip6}"  # same values, same tokens (MAC case, v6 spelling)
+
+
+def test_url_credentials_always_go(tmp_path: Path) -> None:
+    r = _redactor(tmp_path, full=False)
+    clean = r.text("ftp://bob:pw123@h/x and http://tok@h")
+    assert clean == "ftp://<redacted>@h/x and http://<redacted>@h"
+    assert r.text("10.0.0.1 stays without --redact") == "10.0.0.1 stays without --redact"
+
+
+def test_dmi_identifiers_skip_placeholders() -> None:
+    text = ("\tSerial Number: ABC123\n\tUUID: 0123\n\tSerial Number: To Be Filled By O.E.M.\n"
+            "\tAsset Tag: Not Specified\n")
+    assert dmi_identifiers(text) == {"ABC123", "0123"}
