@@ -10,8 +10,10 @@ want_test=0
 
 if (( want_test )); then
     # debootstrap + sshd: the integration tests build a Debian root filesystem and reach it
-    # over SSH on loopback; dpkg-dev builds the fixture .deb packages; xz/zstd compress.
-    pkgs=(debootstrap dpkg-dev openssh-server openssh-client xz-utils zstd python3-venv)
+    # over SSH on loopback; dpkg-dev builds the fixture .deb packages; xz/zstd compress;
+    # pciutils, dmidecode and kmod are what multiarc-collect-sysinfo runs on a real machine.
+    pkgs=(debootstrap dpkg-dev openssh-server openssh-client xz-utils zstd python3-venv
+          pciutils dmidecode kmod)
     missing=()
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
