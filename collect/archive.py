@@ -9,7 +9,6 @@ Layout: ``multiarc-sysinfo-<host>-<timestamp>/{summary.txt,manifest.json,<concer
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import lzma
 import re
@@ -22,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from multiarc.collect import bkc, probes
 from multiarc.collect.collectors import build_collectors, last_results_collector
+from multiarc.collect.compress import SUFFIXES, StreamCompressor
 from multiarc.collect.context import Context
 from multiarc.collect.redact import Redactor, dmi_identifiers
 from multiarc.collect.runner import MAX_WORKERS, run_collectors
@@ -34,11 +34,7 @@ from multiarc.collect.spec import ItemResult, Status
 import multiarc
 from multiarc.errors import EnvironmentNotReady, InputError
 
-COMPRESSORS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # name: (suffix, command writing the compressed stream of stdin to stdout)
-    "xz": (".tar.xz", ("xz", "-9", "-T0", "-c", "-q")),
-    "zstd": (".tar.zst", ("zstd", "-T0", "-10", "-c", "-q")),
-}
+COMPRESSORS = SUFFIXES  # --compression choices: name -> archive suffix
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -51,56 +47,6 @@ class ArchiveResult:
 
 
 Progress = Callable[[str, ItemResult | None, int], None]  # event, result, total
-
-
-class _Compressor:
-    """A tar stream into ``xz -T0`` / ``zstd -T0`` (Python's lzma if the xz tool is missing)."""
-
-    def __init__(self, kind: str, target: Path) -> None:
-        self._file = open(target, "wb")  # noqa: SIM115 - closed in close()
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._lzma: lzma.LZMAFile | None = None
-        argv = COMPRESSORS[kind][1]
-        tool = shutil.which(argv[0])
-        stream: IO[bytes]
-        if tool is not None:
-            self._proc = subprocess.Popen([tool, *argv[1:]], stdin=subprocess.PIPE,
-                                          stdout=self._file)
-            assert self._proc.stdin is not None
-            stream = self._proc.stdin
-        elif kind == "xz":
-            self._lzma = lzma.LZMAFile(self._file, "wb", preset=9)  # noqa: SIM115
-            stream = self._lzma  # type: ignore[assignment]
-        else:
-            self._file.close()
-            target.unlink(missing_ok=True)
-            raise EnvironmentNotReady(f"{argv[0]} is not installed",
-                                      "install it (apt-get install zstd) or use --compression xz")
-        self.tar = tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT)  # noqa: SIM115
-
-    def add(self, name: str, data: bytes, mtime: float) -> None:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = len(data), int(mtime), 0o644
-        self.tar.addfile(info, io.BytesIO(data))
-
-    def close(self) -> None:
-        self.tar.close()
-        if self._proc is not None:
-            assert self._proc.stdin is not None
-            self._proc.stdin.close()
-            code = self._proc.wait()
-            if code != 0:
-                raise EnvironmentNotReady(f"the compressor exited with status {code}",
-                                          "check free space in the output folder")
-        if self._lzma is not None:
-            self._lzma.close()
-        self._file.close()
-
-    def abort(self) -> None:
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-        self._file.close()
 
 
 def _entry(result: ItemResult, name: str | None, data: bytes | None) -> dict[str, Any]:
@@ -122,12 +68,58 @@ def _entry(result: ItemResult, name: str | None, data: bytes | None) -> dict[str
     return entry
 
 
-def _summary(ctx: Context, host: str, created: str, results: list[ItemResult],
-             redact: bool) -> str:
-    by_name = {r.name: r for r in results}
-    dmesg = by_name.get("kernel/dmesg.txt")
-    dmesg_text = (dmesg.data.decode(errors="replace")
-                  if dmesg is not None and dmesg.data and dmesg.status == Status.OK else None)
+def _dmesg_text(results: list[ItemResult]) -> str | None:
+    """The kernel log as collected (plus the firmware lines of the whole log when dmesg.txt
+    is limited by --since-install); None when it could not be read."""
+    texts = [
+        r.data.decode(errors="replace")
+        for r in results
+        if r.name in ("kernel/dmesg.txt", "kernel/dmesg-firmware-lines.txt")
+        and r.status == Status.OK
+    ]
+    return "".join(texts) if texts else None
+
+
+_SYCL_GPU = re.compile(r"^\[level_zero:gpu\]", re.MULTILINE)
+_XPU_SMI_DEVICE = re.compile(r"^\|\s*\d+\s*\|\s*Device Name:", re.MULTILINE)
+
+
+def _tool_gpu_counts(results: list[ItemResult]) -> str:
+    """Level Zero GPUs in sycl-ls and devices in xpu-smi discovery, as collected."""
+    found = {r.name: r for r in results}
+    parts = []
+    for name, label, pattern in (
+        ("gpu/sycl-ls.txt", "sycl-ls level_zero", _SYCL_GPU),
+        ("gpu/xpu-smi-discovery.txt", "xpu-smi discovery", _XPU_SMI_DEVICE),
+    ):
+        r = found.get(name)
+        if r is None or r.status != Status.OK:
+            parts.append(f"{label} n/a ({r.status if r else 'not run'})")
+        else:
+            parts.append(f"{label} {len(pattern.findall(r.data.decode(errors='replace')))}")
+    return ", ".join(parts)
+
+
+def _since_note(ctx: Context, since: bkc.InstallTime | None) -> str | None:
+    if not ctx.since_install:
+        return None
+    if since is None:
+        return "--since-install: no install recorded in state.json, so the logs are complete"
+    return (
+        f"Logs since {since.at.isoformat(timespec='seconds')} ({since.source}): dmesg, "
+        "journal and install logs"
+    )
+
+
+def _summary(
+    ctx: Context,
+    host: str,
+    created: str,
+    results: list[ItemResult],
+    redact: bool,
+    rows: list[tuple[str, str]],
+    since: bkc.InstallTime | None,
+) -> str:
     gpus = probes.intel_gpus(ctx.root)
     bound = sum(1 for g in gpus if g.driver == "xe")
     last = bkc.last_evaluation(ctx)
@@ -138,14 +130,18 @@ def _summary(ctx: Context, host: str, created: str, results: list[ItemResult],
         "   (proxy credentials are always removed)",
         f"Kernel: {probes.kernel_release(ctx.root) or 'unknown'}",
         f"GPUs: {len(gpus)} supported Intel GPU(s) on the PCI bus, {bound} bound to xe"
-        + (": " + ", ".join(f"{g.bdf} {g.pci_id} {g.driver or 'no driver'}" for g in gpus)
-           if gpus else ""),
+        + (
+            ": " + ", ".join(f"{g.bdf} {g.pci_id} {g.driver or 'no driver'}" for g in gpus)
+            if gpus
+            else ""
+        ),
+        "GPUs seen by the tools: " + _tool_gpu_counts(results),
         "Last evaluation: "
         + (f"{last.verdict} ({last.detail}) in {last.folder}" if last else "none found"),
-        "",
-        "BKC versions",
     ]
-    rows = bkc.bkc_rows(ctx, dmesg_text)
+    note = _since_note(ctx, since)
+    lines += [note] if note else []
+    lines += ["", "BKC versions (also firmware/bkc_version.csv)"]
     width = max(len(c) for c, _ in rows)
     lines += [f"  {c:<{width}}  {v}" for c, v in rows]
     counts = {s: sum(1 for r in results if r.status == s) for s in Status}
@@ -155,8 +151,11 @@ def _summary(ctx: Context, host: str, created: str, results: list[ItemResult],
         lines.append(f"  {r.status!s:<8} {r.name}: {r.reason}")
     if not ctx.is_root:
         needs = sorted(r.name for r in results if r.needs_root)
-        lines += ["", "Not run as root; these need root to be complete: " + ", ".join(needs),
-                  "  (run: sudo multiarc-collect-sysinfo)"]
+        lines += [
+            "",
+            "Not run as root; these need root to be complete: " + ", ".join(needs),
+            "  (run: sudo multiarc-collect-sysinfo)",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -175,8 +174,10 @@ def build_archive(
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the output folder {output_dir}: {exc.strerror}",
-                         "choose a writable folder with --output") from exc
+        raise InputError(
+            f"cannot create the output folder {output_dir}: {exc.strerror}",
+            "choose a writable folder with --output",
+        ) from exc
     redactor = Redactor(ctx, full=redact)
     real_host = socket.gethostname() or "localhost"
     host = redactor.token(real_host, "host") if redact else real_host
@@ -184,7 +185,7 @@ def build_archive(
     now = datetime.now(UTC)
     stamp = now.strftime("%Y%m%d_%H%M%S")
     top = f"multiarc-sysinfo-{host}-{stamp}"
-    target = output_dir / (top + COMPRESSORS[compression][0])
+    target = output_dir / (top + COMPRESSORS[compression])
     partial = target.with_name(target.name + ".partial")
     collectors = build_collectors(ctx)
     extra = last_results_collector(ctx)
@@ -194,7 +195,7 @@ def build_archive(
     started = time.monotonic()
     entries: list[dict[str, Any]] = []
     results: list[ItemResult] = []
-    comp = _Compressor(compression, partial)
+    comp = StreamCompressor(compression, partial)
     mtime = now.timestamp()
 
     def write(result: ItemResult) -> None:
@@ -225,17 +226,32 @@ def build_archive(
                 progress("done", result, total)
             if not redact:
                 write(result)
+        since = bkc.last_install(ctx) if ctx.since_install else None
+        rows = bkc.bkc_rows(ctx, _dmesg_text(results))
+        table = ItemResult(
+            "firmware/bkc_version.csv",
+            "firmware",
+            "generated",
+            "BKC version table (get_bkc_version.sh format)",
+            Status.OK,
+            data=bkc.bkc_csv(rows).encode(),
+        )
+        results.append(table)
+        if not redact:
+            write(table)
         if redact:
             for result in results:
                 if result.name == "firmware/dmidecode.txt" and result.data:
-                    redactor.learn(dmi_identifiers(result.data.decode(errors="replace")),
-                                   "serial")
+                    redactor.learn(dmi_identifiers(result.data.decode(errors="replace")), "serial")
             for result in sorted(results, key=lambda r: r.name):
                 write(result)
         if progress:
             progress("compress", None, total)
-        summary = redactor.data(_summary(ctx, real_host, now.isoformat(timespec="seconds"),
-                                         results, redact).encode())
+        summary = redactor.data(
+            _summary(
+                ctx, real_host, now.isoformat(timespec="seconds"), results, redact, rows, since
+            ).encode()
+        )
         comp.add(f"{top}/summary.txt", summary, mtime)
         manifest = {
             "tool": "multiarc-collect-sysinfo",
@@ -245,6 +261,14 @@ def build_archive(
             "ran_as_root": ctx.is_root,
             "redacted": redact,
             "compression": compression,
+            "since_install": (
+                None
+                if not ctx.since_install
+                else {
+                    "since": since.at.isoformat(timespec="seconds") if since else None,
+                    "source": since.source if since else "no install recorded in state.json",
+                }
+            ),
             "duration_s": round(time.monotonic() - started, 3),
             "skipped": {r.name: r.reason for r in results if r.status == Status.SKIPPED},
             "needs_root": sorted(r.name for r in results if r.needs_root),
@@ -296,12 +320,16 @@ def read_archive(path: Path) -> tuple[str, dict[str, Any], list[str]]:
                     else:
                         manifest = json.loads(data)
     except (tarfile.TarError, lzma.LZMAError, EOFError, OSError, ValueError) as exc:
-        raise InputError(f"{path} is not a readable support archive: {exc}",
-                         "check the file was copied completely (compare its sha256)") from exc
+        raise InputError(
+            f"{path} is not a readable support archive: {exc}",
+            "check the file was copied completely (compare its sha256)",
+        ) from exc
     finally:
         if proc is not None:
             proc.wait()
     if summary is None or manifest is None:
-        raise InputError(f"{path} has no summary.txt/manifest.json",
-                         "it was not made by multiarc-collect-sysinfo")
+        raise InputError(
+            f"{path} has no summary.txt/manifest.json",
+            "it was not made by multiarc-collect-sysinfo",
+        )
     return summary, manifest, names

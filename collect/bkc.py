@@ -7,10 +7,13 @@ bundle (its .deb files, grouped by folder) and of ``libze*``.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from multiarc.collect import probes
@@ -37,6 +40,38 @@ def read_state(ctx: Context) -> dict[str, object]:
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
+
+
+@dataclass(frozen=True)
+class InstallTime:
+    at: datetime  # timezone-aware
+    source: str  # which record of state.json it comes from
+
+    def local(self) -> str:
+        """As dmesg --since and journalctl --since read it: local time, to the second."""
+        return self.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def last_install(ctx: Context) -> InstallTime | None:
+    """When the last multiarc-install run started (state.json), for --since-install."""
+    state = read_state(ctx)
+    last = state.get("last_run")
+    candidates: list[tuple[object, str]] = []
+    if isinstance(last, dict):
+        result = last.get("result", "?")
+        candidates.append(
+            (last.get("started_at"), f"start of the last multiarc-install run ({result})")
+        )
+    candidates.append((state.get("created_at"), "creation of state.json (first install)"))
+    for value, source in candidates:
+        if not isinstance(value, str):
+            continue
+        try:
+            at = datetime.fromisoformat(value)
+        except ValueError:
+            continue
+        return InstallTime(at if at.tzinfo else at.replace(tzinfo=UTC), source)
+    return None
 
 
 def bkc_rows(ctx: Context, dmesg_text: str | None) -> list[tuple[str, str]]:
@@ -86,7 +121,44 @@ class LastEvaluation:
     detail: str
 
 
+def _verdict_of(value: object) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip().upper()
+    if isinstance(value, dict):
+        for key in ("verdict", "status", "result"):
+            if isinstance(value.get(key), str):
+                return str(value[key]).strip().upper()
+    return None
+
+
+def _counts_of(report: dict[str, object]) -> dict[str, int]:
+    """{"PASS": 12, "WARN": 1, ...} from ``counts`` (top level or under ``summary``)."""
+    summary = report.get("summary")
+    for counts in (
+        report.get("counts"),
+        summary.get("counts") if isinstance(summary, dict) else None,
+    ):
+        if isinstance(counts, dict):
+            return {
+                str(k).upper(): int(v)
+                for k, v in counts.items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            }
+    verdicts: list[str] = []
+    for key in ("judgements", "metrics", "checks", "results", "rows"):
+        entries = report.get(key)
+        if isinstance(entries, list):
+            verdicts += [v for v in map(_verdict_of, entries) if v]
+    return {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+
+
+def _rank(verdict: str) -> int:
+    return _VERDICT_ORDER.index(verdict) if verdict in _VERDICT_ORDER else len(_VERDICT_ORDER)
+
+
 def last_evaluation(ctx: Context) -> LastEvaluation | None:
+    """Verdict of the newest results folder, read defensively from its report.json: the
+    overall verdict if the report states one, else the worst of its counts/entries."""
     folder = last_results_dir(ctx)
     if folder is None:
         return None
@@ -94,19 +166,23 @@ def last_evaluation(ctx: Context) -> LastEvaluation | None:
         report = json.loads((folder / "report.json").read_text())
     except (OSError, ValueError):
         return LastEvaluation(folder, "unknown", "no readable report.json")
-    verdicts: list[str] = []
-    if isinstance(report, dict):
-        for key in ("verdict", "overall", "status"):
-            if isinstance(report.get(key), str):
-                return LastEvaluation(folder, report[key].upper(), f"report.json {key}")
-        for key in ("judgements", "metrics", "checks", "results"):
-            for entry in report.get(key) or []:
-                if isinstance(entry, dict) and isinstance(entry.get("verdict"), str):
-                    verdicts.append(entry["verdict"].upper())
-                elif isinstance(entry, dict) and isinstance(entry.get("status"), str):
-                    verdicts.append(entry["status"].upper())
-    if not verdicts:
+    if not isinstance(report, dict):
+        return LastEvaluation(folder, "unknown", "report.json is not an object")
+    counts = {v: n for v, n in _counts_of(report).items() if n > 0}
+    detail = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda i: _rank(i[0])))
+    for key in ("overall_verdict", "overall", "verdict", "status", "result"):
+        verdict = _verdict_of(report.get(key))
+        if verdict:
+            return LastEvaluation(folder, verdict, detail or f"report.json {key}")
+    if not counts:
         return LastEvaluation(folder, "unknown", "report.json holds no verdicts")
-    worst = min(verdicts, key=lambda v: _VERDICT_ORDER.index(v) if v in _VERDICT_ORDER else 9)
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in _VERDICT_ORDER if v in verdicts)
-    return LastEvaluation(folder, worst, counts)
+    return LastEvaluation(folder, min(counts, key=_rank), detail)
+
+
+def bkc_csv(rows: list[tuple[str, str]]) -> str:
+    """The table as get_bkc_version.sh prints it: ``Category,Version`` rows."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("Category", "Version"))
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -20,8 +20,14 @@ def _rich_progress() -> tuple[Any, Any]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     state: dict[str, Any] = {}
 
     def update(event: str, result: ItemResult | None, total: int) -> None:
@@ -38,30 +44,77 @@ def _rich_progress() -> tuple[Any, Any]:
 @click.command(
     name="multiarc-collect-sysinfo", context_settings={"help_option_names": ["-h", "--help"]}
 )
-@click.option("--output", "-o", "output", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("."), show_default=True, help="Folder to write the archive to.")
-@click.option("--redact", is_flag=True,
-              help="Replace hostnames, IPv4/IPv6 and MAC addresses, dmidecode serial numbers and "
-                   "UUIDs, and user names by consistent tokens (<ip-1>, ...). The token table is "
-                   "written next to the archive, never into it.")
-@click.option("--compression", type=click.Choice(sorted(COMPRESSORS)), default="xz",
-              show_default=True, help="xz (smallest) or zstd (fastest); both multithreaded.")
-@click.option("--since-install", is_flag=True,
-              help="Also include the system journal since the last multiarc-install run "
-                   "(from /var/lib/multiarc/state.json).")
-@click.option("--timeout", "timeout_cap", type=click.FloatRange(min=0.1), default=None,
-              help="Cap every command's own timeout at this many seconds.")
-@click.option("--jobs", type=click.IntRange(min=1, max=64), default=16, show_default=True,
-              help="How many collectors run at once.")
-@click.option("--inspect", "inspect", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Print the summary and manifest of an existing archive instead.")
+@click.option(
+    "--output",
+    "-o",
+    "output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Folder to write the archive to.",
+)
+@click.option(
+    "--redact",
+    is_flag=True,
+    help="Replace hostnames, IPv4/IPv6 and MAC addresses, dmidecode serial numbers and "
+    "UUIDs, and user names by consistent tokens (<ip-1>, ...). The token table is "
+    "written next to the archive, never into it.",
+)
+@click.option(
+    "--compression",
+    type=click.Choice(sorted(COMPRESSORS)),
+    default="xz",
+    show_default=True,
+    help="xz (smallest) or zstd (fastest); both multithreaded.",
+)
+@click.option(
+    "--since-install",
+    is_flag=True,
+    help="Limit dmesg, the system journal and the install logs to the time since the last "
+    "multiarc-install run recorded in /var/lib/multiarc/state.json (the firmware lines of "
+    "the whole dmesg are kept for the BKC table).",
+)
+@click.option(
+    "--timeout",
+    "timeout_cap",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    help="Cap every command's own timeout at this many seconds.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1, max=64),
+    default=16,
+    show_default=True,
+    help="How many collectors run at once.",
+)
+@click.option(
+    "--inspect",
+    "inspect",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Print the summary and manifest of an existing archive instead.",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --inspect: print the manifest as JSON.")
-@click.option("--root", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              default=Path("/"), hidden=True, help="Read system files below this folder (tests).")
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=Path("/"),
+    hidden=True,
+    help="Read system files below this folder (tests).",
+)
 @reports_errors
-def main(output: Path, redact: bool, compression: str, since_install: bool,
-         timeout_cap: float | None, jobs: int, inspect: Path | None, as_json: bool,
-         root: Path) -> None:
+def main(
+    output: Path,
+    redact: bool,
+    compression: str,
+    since_install: bool,
+    timeout_cap: float | None,
+    jobs: int,
+    inspect: Path | None,
+    as_json: bool,
+    root: Path,
+) -> None:
     """Collect one support archive of this machine for Intel Arc Pro B60 support.
 
     \b
@@ -81,9 +134,20 @@ def main(output: Path, redact: bool, compression: str, since_install: bool,
     Examples:
       sudo multiarc-collect-sysinfo --output /tmp
       sudo multiarc-collect-sysinfo --redact --compression zstd
+      sudo multiarc-collect-sysinfo --since-install --output /var/tmp
       multiarc-collect-sysinfo --inspect multiarc-sysinfo-host-20250101_120000.tar.xz
 
-    The last line printed is the archive's path and its sha256.
+    \b
+    The last line printed is the archive's path and its sha256:
+      /tmp/multiarc-sysinfo-host-20250101_120000.tar.xz  sha256:<64 hex digits>
+    With --redact the token table (token -> real value) is written next to the archive
+    as *.redaction-map.json, readable by you only; it is never put into the archive.
+
+    \b
+    Exit codes: 0 archive written (failed or skipped items are recorded inside, they do
+    not change the exit code); 2 bad input (unwritable --output, --inspect of a file that
+    is not a support archive); 3 environment not ready (the chosen compressor is missing
+    or failed, e.g. the disk is full).
     """
     if inspect is not None:
         summary, manifest, _names = read_archive(inspect)
@@ -101,8 +165,11 @@ def main(output: Path, redact: bool, compression: str, since_install: bool,
     else:
         result = build_archive(output, ctx, redact, compression, None, jobs)
     problems = [f for f in result.manifest["files"] if f["status"] != "ok"]
-    click.echo(f"{len(result.manifest['files'])} entries, {len(problems)} not ok "
-               f"(see summary.txt in the archive)", err=True)
+    click.echo(
+        f"{len(result.manifest['files'])} entries, {len(problems)} not ok "
+        f"(see summary.txt in the archive)",
+        err=True,
+    )
     if result.mapping_path is not None:
         click.echo(f"redaction table (keep it, do not send it): {result.mapping_path}", err=True)
     click.echo(f"{result.path}  sha256:{result.sha256}")
@@ -116,6 +183,12 @@ def _print_manifest(manifest: dict[str, Any]) -> None:
     for col in ("name", "status", "exit", "seconds", "bytes", "source / reason"):
         table.add_column(col, overflow="fold")
     for f in manifest.get("files", []):
-        table.add_row(f["name"], f["status"], "" if f["exit_code"] is None else str(f["exit_code"]),
-                      f"{f['duration_s']:.2f}", str(f["bytes"]), f.get("reason") or f["source"])
+        table.add_row(
+            f["name"],
+            f["status"],
+            "" if f["exit_code"] is None else str(f["exit_code"]),
+            f"{f['duration_s']:.2f}",
+            str(f["bytes"]),
+            f.get("reason") or f["source"],
+        )
     Console(width=160).print(table)

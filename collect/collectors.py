@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from multiarc.collect import bkc, probes
 from multiarc.collect.context import Context
+from multiarc.collect.runner import run_process
 from multiarc.collect.spec import Collector, Command, CopyFile, CopyTree, Generate
 
 QUICK = 30.0  # seconds: local commands that answer at once
@@ -31,11 +33,18 @@ def _governors(ctx: Context) -> str:
 def _cpu_summary(ctx: Context) -> str:
     info = probes.cpu_info(ctx.root)
     mem = probes.memory_info()
-    return json.dumps(
-        {"cpu": info.__dict__ | {"governors": {str(k): v for k, v in info.governors.items()}},
-         "memory": mem.__dict__, "in_container": probes.in_container(ctx.root, ctx.environ)},
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "cpu": info.__dict__
+                | {"governors": {str(k): v for k, v in info.governors.items()}},
+                "memory": mem.__dict__,
+                "in_container": probes.in_container(ctx.root, ctx.environ),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def _pci_devices(ctx: Context) -> str:
@@ -74,11 +83,33 @@ def _gpu_ids(ctx: Context) -> list[int]:
     return list(range(len(probes.intel_gpus(ctx.root))))
 
 
-def _since(ctx: Context) -> str | None:
-    state = bkc.read_state(ctx)
-    last = state.get("last_run")
-    started = last.get("started_at") if isinstance(last, dict) else None
-    return started if isinstance(started, str) else state.get("created_at")  # type: ignore[return-value]
+_FIRMWARE_LINE = re.compile(r"firmware|\b(GuC|HuC|DMC|GSC)\b", re.IGNORECASE)
+
+
+def _firmware_lines(ctx: Context) -> str:
+    """Firmware lines of the whole kernel log (the BKC table's source when dmesg.txt is
+    limited to the time since the install and the boot came before it)."""
+    out, err, code, _ = run_process(("dmesg",), ctx.timeout(QUICK), ctx.command_env())
+    if code != 0:
+        raise PermissionError(err.decode(errors="replace").strip() or f"dmesg exit {code}")
+    lines = out.decode(errors="replace").splitlines()
+    return "".join(line + "\n" for line in lines if _FIRMWARE_LINE.search(line))
+
+
+def _numa(ctx: Context) -> str:
+    """NUMA nodes from sysfs: CPUs and memory of each (numactl is often not installed)."""
+    base = ctx.path("/sys/devices/system/node")
+    nodes = sorted(
+        (n for n in os.listdir(base) if re.fullmatch(r"node\d+", n)), key=lambda n: int(n[4:])
+    )
+    lines = []
+    for node in nodes:
+        cpus = probes.read_text(base / node / "cpulist") or "?"
+        meminfo = probes.read_text(base / node / "meminfo") or ""
+        total = re.search(r"MemTotal:\s+(\d+) kB", meminfo)
+        size = f"{int(total.group(1)) // 1024} MiB" if total else "?"
+        lines.append(f"{node}: cpus {cpus.strip()}  memory {size}")
+    return "\n".join(lines) + "\n" if lines else "no NUMA nodes in sysfs\n"
 
 
 def build_collectors(ctx: Context) -> list[Collector]:
@@ -96,64 +127,108 @@ def build_collectors(ctx: Context) -> list[Collector]:
         Command(f"gpu/xpu-smi-discovery-d{n}.txt", ("xpu-smi", "discovery", "-d", str(n)), SLOW)
         for n in _gpu_ids(ctx)
     ]
+    since = bkc.last_install(ctx) if ctx.since_install else None
+    dmesg_argv = ("dmesg",) if since is None else ("dmesg", "--since", since.local())
     kernel_items: list[Command | CopyFile | Generate] = [
         Command("kernel/uname.txt", ("uname", "-a"), QUICK),
         CopyFile("kernel/cmdline.txt", Path("/proc/cmdline")),
         CopyFile("kernel/modules.txt", Path("/proc/modules")),
         Command("kernel/lsmod.txt", ("lsmod",), QUICK),
-        Command("kernel/dmesg.txt", ("dmesg",), QUICK, needs_root=True,
-                version_argv=("dmesg", "--version")),
-        Generate("kernel/dri_tree.txt", _dri_tree, "tree of /sys/kernel/debug/dri",
-                 needs_root=True),
+        Command(
+            "kernel/dmesg.txt",
+            dmesg_argv,
+            QUICK,
+            needs_root=True,
+            version_argv=("dmesg", "--version"),
+        ),
+        Generate(
+            "kernel/dri_tree.txt", _dri_tree, "tree of /sys/kernel/debug/dri", needs_root=True
+        ),
     ]
-    since = _since(ctx) if ctx.since_install else None
-    if ctx.since_install:
-        if since:
-            kernel_items.append(Command("kernel/journal-since-install.txt",
-                                        ("journalctl", "--no-pager", "--since", since), SLOW))
-        else:
-            kernel_items.append(Generate("kernel/journal-since-install.txt",
-                                         lambda _c: "no install recorded in state.json\n",
-                                         "journal since the recorded install"))
+    if since is not None:
+        kernel_items += [
+            Command(
+                "kernel/journal-since-install.txt",
+                ("journalctl", "--no-pager", "--since", since.local()),
+                SLOW,
+            ),
+            Generate(
+                "kernel/dmesg-firmware-lines.txt",
+                _firmware_lines,
+                "firmware lines of the whole dmesg",
+                needs_root=True,
+            ),
+        ]
     return [
-        Collector("cpu", (
-            Generate("cpu/scaling_governor.txt", _governors, "scaling governor of every CPU"),
-            Command("cpu/lscpu.txt", ("lscpu",), QUICK),
-            Command("cpu/numactl-hardware.txt", ("numactl", "--hardware"), QUICK),
-            Generate("cpu/probes.json", _cpu_summary, "cpu and memory probes"),
-        )),
-        Collector("memory", (
-            Command("memory/free.txt", ("free", "-h"), QUICK),
-            CopyFile("memory/meminfo.txt", Path("/proc/meminfo")),
-        )),
-        Collector("pci", (
-            Command("pci/lspci-tv.txt", ("lspci", "-tv"), QUICK, version_argv=lspci_v),
-            Command("pci/lspci-vvv.txt", ("lspci", "-vvv"), QUICK, needs_root=True),
-            Command("pci/lspci-nn-D.txt", ("lspci", "-nn", "-D"), QUICK),
-            Generate("pci/devices.json", _pci_devices, "PCI devices from udev/sysfs"),
-            Generate("pci/drm-cards.json", _drm_cards, "DRM cards from sysfs"),
-        )),
+        Collector(
+            "cpu",
+            (
+                Generate("cpu/scaling_governor.txt", _governors, "scaling governor of every CPU"),
+                Command("cpu/lscpu.txt", ("lscpu",), QUICK),
+                Command("cpu/numactl-hardware.txt", ("numactl", "--hardware"), QUICK),
+                Generate("cpu/numa-nodes.txt", _numa, "NUMA nodes from sysfs"),
+                Generate("cpu/probes.json", _cpu_summary, "cpu and memory probes"),
+            ),
+        ),
+        Collector(
+            "memory",
+            (
+                Command("memory/free.txt", ("free", "-h"), QUICK),
+                CopyFile("memory/meminfo.txt", Path("/proc/meminfo")),
+            ),
+        ),
+        Collector(
+            "pci",
+            (
+                Command("pci/lspci-tv.txt", ("lspci", "-tv"), QUICK, version_argv=lspci_v),
+                Command("pci/lspci-vvv.txt", ("lspci", "-vvv"), QUICK, needs_root=True),
+                Command("pci/lspci-nn-D.txt", ("lspci", "-nn", "-D"), QUICK),
+                Generate("pci/devices.json", _pci_devices, "PCI devices from udev/sysfs"),
+                Generate("pci/drm-cards.json", _drm_cards, "DRM cards from sysfs"),
+            ),
+        ),
         Collector("kernel", tuple(kernel_items)),
-        Collector("firmware", (
-            Command("firmware/dmidecode.txt", ("dmidecode",), QUICK, needs_root=True,
-                    version_argv=("dmidecode", "--version")),
-            Command("firmware/dpkg-libze.txt", ("dpkg-query", "-W", "libze*"), QUICK),
-            Command("firmware/lib-firmware-xe.txt", ("ls", "-l", "/lib/firmware/xe"), QUICK),
-        )),
-        Collector("system", (
-            CopyFile("system/os-release.txt", Path("/etc/os-release")),
-            CopyFile("system/hostname.txt", Path("/etc/hostname")),
-            CopyFile("system/hosts.txt", Path("/etc/hosts")),
-            CopyTree("system/apt.conf.d", Path("/etc/apt/apt.conf.d"), "*", 100, 2**20),
-            Generate("system/proxy-env.txt", _proxy_settings, "proxy variables"),
-            Command("system/ip-addr.txt", ("ip", "addr"), QUICK),
-        )),
+        Collector(
+            "firmware",
+            (
+                Command(
+                    "firmware/dmidecode.txt",
+                    ("dmidecode",),
+                    QUICK,
+                    needs_root=True,
+                    version_argv=("dmidecode", "--version"),
+                ),
+                Command("firmware/dpkg-libze.txt", ("dpkg-query", "-W", "libze*"), QUICK),
+                Command("firmware/lib-firmware-xe.txt", ("ls", "-l", "/lib/firmware/xe"), QUICK),
+            ),
+        ),
+        Collector(
+            "system",
+            (
+                CopyFile("system/os-release.txt", Path("/etc/os-release")),
+                CopyFile("system/hostname.txt", Path("/etc/hostname")),
+                CopyFile("system/hosts.txt", Path("/etc/hosts")),
+                CopyTree("system/apt.conf.d", Path("/etc/apt/apt.conf.d"), "*", 100, 2**20),
+                Generate("system/proxy-env.txt", _proxy_settings, "proxy variables"),
+                Command("system/ip-addr.txt", ("ip", "addr"), QUICK),
+            ),
+        ),
         Collector("gpu", tuple(gpu_items)),
-        Collector("multiarc", (
-            CopyFile("multiarc/state.json", ctx.state_file),
-            CopyTree("multiarc/install-logs", ctx.install_log_dir, "*", 500, 200 * 2**20),
-            Generate("multiarc/last-results.txt", _last_results_note, "last evaluation folder"),
-        )),
+        Collector(
+            "multiarc",
+            (
+                CopyFile("multiarc/state.json", ctx.state_file),
+                CopyTree(
+                    "multiarc/install-logs",
+                    ctx.install_log_dir,
+                    "*",
+                    500,
+                    200 * 2**20,
+                    newer_than=since.at.timestamp() if since else None,
+                ),
+                Generate("multiarc/last-results.txt", _last_results_note, "last evaluation folder"),
+            ),
+        ),
     ]
 
 
@@ -166,7 +241,16 @@ def last_results_collector(ctx: Context) -> Collector | None:
     folder = bkc.last_results_dir(ctx)
     if folder is None:
         return None
-    return Collector("multiarc", (
-        CopyTree(f"multiarc/last-results/{folder.name}", folder, "*", 500, 200 * 2**20,
-                 below_root=False),
-    ))
+    return Collector(
+        "multiarc",
+        (
+            CopyTree(
+                f"multiarc/last-results/{folder.name}",
+                folder,
+                "*",
+                500,
+                200 * 2**20,
+                below_root=False,
+            ),
+        ),
+    )

@@ -403,9 +403,9 @@ def firmware_versions_from_dmesg(text: str) -> dict[str, str]:
     versions: dict[str, str] = {}
     for m in _UC_FW_RE.finditer(text):
         versions.setdefault(m.group(1).lower(), m.group(3))
-    m = _DMC_RE.search(text)
-    if m:
-        versions["dmc"] = m.group(2)
+    dmc = _DMC_RE.search(text)
+    if dmc:
+        versions["dmc"] = dmc.group(2)
     return versions
 
 

@@ -36,18 +36,37 @@ _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){
 _KEEP_IPS = {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::", "::1"}
 _KEEP_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
 
-_DMI_FIELD = re.compile(r"^\s*(Serial Number|UUID|Asset Tag|Service Tag|Part Number):\s*(.+?)\s*$",
-                        re.MULTILINE)
+_DMI_FIELD = re.compile(
+    r"^\s*(Serial Number|UUID|Asset Tag|Service Tag|Part Number):\s*(.+?)\s*$", re.MULTILINE
+)
 _DMI_PLACEHOLDERS = {
-    "not specified", "to be filled by o.e.m.", "default string", "none", "not present",
-    "not provided", "unknown", "n/a", "0", "00000000", "no asset tag", "system serial number",
-    "chassis serial number", "base board serial number", "123456789", "",
+    "not specified",
+    "to be filled by o.e.m.",
+    "default string",
+    "none",
+    "not present",
+    "not provided",
+    "unknown",
+    "n/a",
+    "0",
+    "00000000",
+    "no asset tag",
+    "system serial number",
+    "chassis serial number",
+    "base board serial number",
+    "123456789",
+    "",
 }
-DMI_ID_FILES = ("product_serial", "product_uuid", "board_serial", "chassis_serial",
-                "board_asset_tag", "chassis_asset_tag")
+DMI_ID_FILES = (
+    "product_serial",
+    "product_uuid",
+    "board_serial",
+    "chassis_serial",
+    "board_asset_tag",
+    "chassis_asset_tag",
+)
 PROXY_CONFIG_FILES = ("etc/environment", "etc/apt/apt.conf", "etc/wgetrc", "etc/profile")
-PROXY_CONFIG_DIRS = ("etc/apt/apt.conf.d", "etc/profile.d",
-                     "etc/systemd/system/docker.service.d")
+PROXY_CONFIG_DIRS = ("etc/apt/apt.conf.d", "etc/profile.d", "etc/systemd/system/docker.service.d")
 
 
 def _credentials_in(text: str) -> set[str]:

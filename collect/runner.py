@@ -57,8 +57,11 @@ class _VersionCache:
             out, _err, code, timed_out = run_process(
                 argv, ctx.timeout(VERSION_TIMEOUT), ctx.command_env()
             )
-            text = (out or _err).decode(errors="replace").strip().splitlines()
-            self._values[argv] = text[0].strip() if (text and not timed_out and code == 0) else None
+            lines = [x.strip() for x in (out or _err).decode(errors="replace").splitlines()]
+            # the first line that names a version ("CLI:" then "Version: 1.2.39" for xpu-smi)
+            versioned = [x for x in lines if any(c.isdigit() for c in x)] or lines
+            ok = versioned and not timed_out and code == 0
+            self._values[argv] = versioned[0] if ok else None
         finally:
             event.set()
         return self._values.get(argv)
@@ -154,13 +157,20 @@ def _copy_tree(item: CopyTree, ctx: Context) -> ItemResult:
         result.status = Status.SKIPPED
         result.reason = "not present on this system"
         return result
-    total, skipped = 0, []
+    total, skipped, older = 0, [], 0
     for folder, _dirs, files in sorted(os.walk(base)):
         for fname in sorted(files):
             if not fnmatch.fnmatch(fname, item.pattern):
                 continue
             full = os.path.join(folder, fname)
             rel = os.path.relpath(full, base)
+            if item.newer_than is not None:
+                try:
+                    if os.stat(full).st_mtime < item.newer_than:
+                        older += 1
+                        continue
+                except OSError:
+                    pass  # reading it below says why
             if len(result.files) >= item.max_files:
                 skipped.append(f"{rel} (more than {item.max_files} files)")
                 continue
@@ -174,6 +184,8 @@ def _copy_tree(item: CopyTree, ctx: Context) -> ItemResult:
                 continue
             total += len(data)
             result.files[f"{item.name}/{rel}"] = data
+    if older:
+        skipped.insert(0, f"{older} file(s) older than the last install")
     if skipped:
         result.reason = "left out: " + "; ".join(skipped[:20])
     if not result.files:

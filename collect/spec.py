@@ -56,6 +56,7 @@ class CopyTree:
     max_files: int = 200
     max_bytes: int = 50 * 2**20
     below_root: bool = True  # False: ``path`` is already where to read (found by a probe)
+    newer_than: float | None = None  # epoch seconds: older files are left out (--since-install)
 
     @property
     def source(self) -> str:

@@ -29,8 +29,7 @@ def extract_all(archive: Path) -> dict[str, bytes]:
     if archive.name.endswith(".zst"):
         import subprocess
 
-        data = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True,
-                              check=True).stdout
+        data = subprocess.run(["zstd", "-dc", str(archive)], capture_output=True, check=True).stdout
     else:
         data = lzma.decompress(archive.read_bytes())
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
@@ -51,7 +50,10 @@ def fake_gpu_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     na = discovery.replace("Device Name: Intel(R) Arc(TM) Pro B60 Graphics", "Device Name: N/A")
     (tmp_path / "discovery-na.txt").write_text(na)
     write_tool(bin_dir, "sycl-ls", f"cat '{sycl}'\n")
-    write_tool(bin_dir, "xpu-smi", f"""\
+    write_tool(
+        bin_dir,
+        "xpu-smi",
+        f"""\
         case "$1" in
           -v) echo "CLI:"; echo "    Version: 1.2.39.20240906" ;;
           discovery) cat '{tmp_path / "discovery-na.txt"}' ;;
@@ -60,6 +62,7 @@ def fake_gpu_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
                 exec sleep 600 ;;
           *) echo "unknown"; exit 2 ;;
         esac
-        """)
+        """,
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     yield bin_dir

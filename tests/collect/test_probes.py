@@ -15,9 +15,19 @@ ROOT4 = B60X4 / "root"
 TWO_VISIBLE = B60X4.parent / "b60x4-two-visible" / "root"
 
 
-def make_pci_device(root: Path, bdf: str, *, vendor: str, device: str, klass: str,
-                    driver: str | None = None, resource: str = "", speed: str | None = None,
-                    width: str | None = None, numa: str = "-1") -> Path:
+def make_pci_device(
+    root: Path,
+    bdf: str,
+    *,
+    vendor: str,
+    device: str,
+    klass: str,
+    driver: str | None = None,
+    resource: str = "",
+    speed: str | None = None,
+    width: str | None = None,
+    numa: str = "-1",
+) -> Path:
     folder = root / "sys/bus/pci/devices" / bdf
     folder.mkdir(parents=True)
     (folder / "vendor").write_text(f"0x{vendor}\n")
@@ -72,7 +82,11 @@ def test_intel_gpus_from_recording() -> None:
     assert [g.bdf for g in gpus] == ["0000:18:00.0", "0000:1b:00.0", "0000:98:00.0", "0000:9b:00.0"]
     first = gpus[0]
     assert (first.vendor_id, first.device_id, first.class_id, first.driver) == (
-        "8086", "e211", "030000", "xe")
+        "8086",
+        "e211",
+        "030000",
+        "xe",
+    )
     assert first.current_link_speed == "32.0 GT/s PCIe" and first.current_link_width == 8
     assert first.max_link_width == 8 and first.numa_node == 0
     assert first.bar_sizes[2] == 32 * 2**30  # the 32 GiB resizable BAR2
@@ -95,11 +109,20 @@ def test_drm_cards_from_recording() -> None:
 
 
 def test_fake_tree_fallback(tmp_path: Path) -> None:
-    make_pci_device(tmp_path, "0000:03:00.0", vendor="8086", device="e20b", klass="030000",
-                    driver="xe", speed="16.0 GT/s PCIe", width="8", numa="0",
-                    resource="0x0000000080000000 0x0000000080ffffff 0x0000000000040200\n"
-                             "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
-                             "0x0000004000000000 0x00000043ffffffff 0x000000000014220c\n")
+    make_pci_device(
+        tmp_path,
+        "0000:03:00.0",
+        vendor="8086",
+        device="e20b",
+        klass="030000",
+        driver="xe",
+        speed="16.0 GT/s PCIe",
+        width="8",
+        numa="0",
+        resource="0x0000000080000000 0x0000000080ffffff 0x0000000000040200\n"
+        "0x0000000000000000 0x0000000000000000 0x0000000000000000\n"
+        "0x0000004000000000 0x00000043ffffffff 0x000000000014220c\n",
+    )
     make_pci_device(tmp_path, "0000:00:1f.0", vendor="8086", device="7a06", klass="060100")
     make_pci_device(tmp_path, "0000:04:00.0", vendor="1002", device="e211", klass="030000")
     devices = probes.pci_devices(tmp_path)
@@ -115,8 +138,9 @@ def test_fake_tree_fallback(tmp_path: Path) -> None:
 
 
 def test_unreadable_attribute_is_none(tmp_path: Path) -> None:
-    folder = make_pci_device(tmp_path, "0000:05:00.0", vendor="8086", device="e211",
-                             klass="030000", width="8")
+    folder = make_pci_device(
+        tmp_path, "0000:05:00.0", vendor="8086", device="e211", klass="030000", width="8"
+    )
     (folder / "current_link_width").write_text("garbage\n")
     (folder / "numa_node").unlink()
     (dev,) = probes.pci_devices_from_sysfs(tmp_path)
@@ -145,9 +169,14 @@ def test_udev_failure_falls_back(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_firmware_versions_from_dmesg() -> None:
     text = (B60X4 / "outputs/dmesg.txt").read_text()
     assert probes.firmware_versions_from_dmesg(text) == {
-        "guc": "70.44.1", "huc": "8.2.10", "dmc": "2.6"}
-    old_style = ("[    3.1] xe 0000:03:00.0: [drm] Using GuC firmware from xe/bmg_guc_70.bin "
-                 "version 70.36.0\n")
+        "guc": "70.44.1",
+        "huc": "8.2.10",
+        "dmc": "2.6",
+    }
+    old_style = (
+        "[    3.1] xe 0000:03:00.0: [drm] Using GuC firmware from xe/bmg_guc_70.bin "
+        "version 70.36.0\n"
+    )
     assert probes.firmware_versions_from_dmesg(old_style) == {"guc": "70.36.0"}
     assert probes.firmware_versions_from_dmesg("nothing here\n") == {}
 

@@ -24,8 +24,19 @@ UUID = "4c4c4544-0042-3510-8052-b7c04f4b3332"
 USER = "plantuser"
 APT_PASSWORD = "Pr0xyPa55w0rd"
 ENV_PASSWORD = "EnvS3cretPw"
-SECRETS = (HOST, IP4, IP6, MAC, SERIAL, UUID, USER, APT_PASSWORD, ENV_PASSWORD,
-           "proxyuser", "envuser")
+SECRETS = (
+    HOST,
+    IP4,
+    IP6,
+    MAC,
+    SERIAL,
+    UUID,
+    USER,
+    APT_PASSWORD,
+    ENV_PASSWORD,
+    "proxyuser",
+    "envuser",
+)
 
 
 @pytest.fixture
@@ -38,18 +49,24 @@ def planted_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (etc / "apt/apt.conf.d").mkdir(parents=True)
     (etc / "hostname").write_text(HOST + "\n")
     (etc / "hosts").write_text(f"127.0.0.1 localhost\n{IP4} {HOST}\n{IP6} {HOST}\n")
-    (etc / "passwd").write_text(f"root:x:0:0::/root:/bin/bash\n{USER}:x:1234:1234::/home/{USER}:"
-                                "/bin/bash\n")
+    (etc / "passwd").write_text(
+        f"root:x:0:0::/root:/bin/bash\n{USER}:x:1234:1234::/home/{USER}:/bin/bash\n"
+    )
     shutil.copy("/etc/os-release", etc / "os-release")
     (etc / "apt/apt.conf.d/90proxy").write_text(
-        f'Acquire::http::Proxy "http://proxyuser:{APT_PASSWORD}@proxy.example:3128/";\n')
+        f'Acquire::http::Proxy "http://proxyuser:{APT_PASSWORD}@proxy.example:3128/";\n'
+    )
     logs = root / "var/log/multiarc"
     logs.mkdir(parents=True)
     (logs / "install-20250101_120000.log").write_text(
         f"install started by {USER} on {HOST} ({IP4}); proxy password {APT_PASSWORD}\n"
-        "libze1 1.21.9.0-1136~25.04 installed\n")
+        "libze1 1.21.9.0-1136~25.04 installed\n"
+    )
     bin_dir = tmp_path / "bin"
-    write_tool(bin_dir, "dmidecode", f"""\
+    write_tool(
+        bin_dir,
+        "dmidecode",
+        f"""\
         [ "$1" = "--version" ] && {{ echo 3.4; exit 0; }}
         cat <<'EOT'
         # dmidecode 3.4
@@ -60,21 +77,29 @@ def planted_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         Base Board Information
             Serial Number: Not Specified
         EOT
-        """)
-    write_tool(bin_dir, "ip", f"""\
+        """,
+    )
+    write_tool(
+        bin_dir,
+        "ip",
+        f"""\
         echo "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500"
         echo "    link/ether {MAC} brd ff:ff:ff:ff:ff:ff"
         echo "    inet {IP4}/24 brd 10.11.12.255 scope global eth0"
         echo "    inet6 {IP6}/64 scope global"
-        """)
+        """,
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("https_proxy", f"http://envuser:{ENV_PASSWORD}@proxy.example:3128")
     return root
 
 
 def collect(root: Path, out: Path, *extra: str) -> tuple[Path, dict[str, bytes]]:
-    result = CliRunner().invoke(main, ["--root", str(root), "--output", str(out),
-                                       "--timeout", "5", *extra], catch_exceptions=False)
+    result = CliRunner().invoke(
+        main,
+        ["--root", str(root), "--output", str(out), "--timeout", "5", *extra],
+        catch_exceptions=False,
+    )
     assert result.exit_code == 0, result.output
     archive = Path(result.stdout.strip().splitlines()[-1].split()[0])
     return archive, extract_all(archive)
@@ -134,10 +159,19 @@ def _redactor(tmp_path: Path, full: bool = True) -> Redactor:
     return Redactor(ctx, full=full)
 
 
-@pytest.mark.parametrize("text", [
-    "libze1=1.21.9.0-1136~25.04", "kernel 6.14.0-1006-intel", "v10.0.0.1", "1.2.3.4.5",
-    "PCI 0000:18:00.0", "at 17:45:35", "firmware 70.44.1", "uuid-ish 0000:1b:00.0",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "libze1=1.21.9.0-1136~25.04",
+        "kernel 6.14.0-1006-intel",
+        "v10.0.0.1",
+        "1.2.3.4.5",
+        "PCI 0000:18:00.0",
+        "at 17:45:35",
+        "firmware 70.44.1",
+        "uuid-ish 0000:1b:00.0",
+    ],
+)
 def test_versions_and_bdfs_are_not_addresses(tmp_path: Path, text: str) -> None:
     assert _redactor(tmp_path).text(text) == text
 
@@ -161,6 +195,8 @@ def test_url_credentials_always_go(tmp_path: Path) -> None:
 
 
 def test_dmi_identifiers_skip_placeholders() -> None:
-    text = ("\tSerial Number: ABC123\n\tUUID: 0123\n\tSerial Number: To Be Filled By O.E.M.\n"
-            "\tAsset Tag: Not Specified\n")
+    text = (
+        "\tSerial Number: ABC123\n\tUUID: 0123\n\tSerial Number: To Be Filled By O.E.M.\n"
+        "\tAsset Tag: Not Specified\n"
+    )
     assert dmi_identifiers(text) == {"ABC123", "0123"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -24,8 +25,6 @@ def run_cli(*args: str) -> tuple[Path, dict, dict[str, bytes], str]:
     m = FINAL_LINE.match(last)
     assert m, last
     archive = Path(m.group("path"))
-    import hashlib
-
     assert hashlib.sha256(archive.read_bytes()).hexdigest() == m.group("sha")
     members = extract_all(archive)
     (manifest_name,) = [n for n in members if n.endswith("/manifest.json")]
@@ -40,24 +39,39 @@ def test_real_machine_with_fake_gpu_tools(tmp_path: Path, fake_gpu_tools: Path) 
     assert f"{top}/summary.txt" in members and f"{top}/manifest.json" in members
     files = by_name(manifest)
 
-    # Real collectors on this real Linux machine.
-    for name in ("cpu/lscpu.txt", "pci/lspci-tv.txt", "pci/lspci-nn-D.txt", "memory/free.txt",
-                 "memory/meminfo.txt", "kernel/cmdline.txt", "kernel/uname.txt",
-                 "cpu/scaling_governor.txt", "pci/devices.json"):
+    # Real collectors on this real Linux machine. A tool this machine lacks (pciutils and
+    # procps are not everywhere) must be recorded as skipped, with the reason.
+    tools = {
+        "cpu/lscpu.txt": "lscpu",
+        "pci/lspci-tv.txt": "lspci",
+        "pci/lspci-nn-D.txt": "lspci",
+        "memory/free.txt": "free",
+        "kernel/uname.txt": "uname",
+    }
+    for name in (*tools, "memory/meminfo.txt", "kernel/cmdline.txt", "cpu/scaling_governor.txt",
+                 "pci/devices.json"):  # fmt: skip
         entry = files[name]
+        if name in tools and shutil.which(tools[name]) is None:
+            assert entry["status"] == "skipped", entry
+            assert (
+                entry["reason"] == f"{tools[name]} not found on PATH or in the known tool folders"
+            )
+            assert f"{top}/{name}" not in members
+            continue
         assert entry["status"] == "ok", entry
         data = members[f"{top}/{name}"]
         assert entry["bytes"] == len(data) > 0
-        import hashlib
-
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
-    assert files["pci/lspci-tv.txt"]["tool_version"].startswith("lspci version")
-    assert files["pci/lspci-tv.txt"]["exit_code"] == 0
-    assert b"Architecture" in members[f"{top}/cpu/lscpu.txt"]
+        if name in tools:
+            assert entry["exit_code"] == 0 and entry["duration_s"] >= 0
+    if shutil.which("lspci"):
+        assert files["pci/lspci-tv.txt"]["tool_version"].startswith("lspci version")
+    if shutil.which("lscpu"):
+        assert b"Architecture" in members[f"{top}/cpu/lscpu.txt"]
 
     # Fake GPU tools: one prints N/A fields, one fails, one hangs.
     disc = files["gpu/xpu-smi-discovery.txt"]
-    assert disc["status"] == "ok" and disc["tool_version"] == "CLI:"
+    assert disc["status"] == "ok" and disc["tool_version"] == "Version: 1.2.39.20240906"
     assert b"Device Name: N/A" in members[f"{top}/gpu/xpu-smi-discovery.txt"]
     health = files["gpu/xpu-smi-health.txt"]
     assert health["status"] == "failed" and health["exit_code"] == 1
@@ -75,17 +89,26 @@ def test_real_machine_with_fake_gpu_tools(tmp_path: Path, fake_gpu_tools: Path) 
     for entry in manifest["files"]:
         if entry["status"] == "skipped":
             assert entry["reason"], entry
-    assert set(manifest["skipped"]) == {e["name"] for e in manifest["files"]
-                                        if e["status"] == "skipped"}
+    assert set(manifest["skipped"]) == {
+        e["name"] for e in manifest["files"] if e["status"] == "skipped"
+    }
     summary = members[f"{top}/summary.txt"].decode()
     assert "BKC versions" in summary and "Linux Kernel" in summary
     assert "timeout  gpu/xpu-smi-diag-l1.txt" in summary
     assert "GPUs: 0 supported Intel GPU(s)" in summary
+    # The fake tools' recorded b60x4 outputs: 4 Level Zero GPUs, 4 xpu-smi devices.
+    assert "GPUs seen by the tools: sycl-ls level_zero 4, xpu-smi discovery 4" in summary
+    bkc_csv = members[f"{top}/firmware/bkc_version.csv"].decode()
+    assert bkc_csv.startswith("Category,Version\n")
+    assert f"Linux Kernel,{os.uname().release}\n" in bkc_csv
+    assert files["firmware/bkc_version.csv"]["status"] == "ok"
+    assert files["cpu/numa-nodes.txt"]["status"] in ("ok", "skipped")
     assert os.uname().release in summary
 
 
-def test_missing_tool_is_skipped_with_reason(tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_tool_is_skipped_with_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("multiarc.paths.TOOL_SEARCH_DIRS", ())
     _, manifest, _, _ = run_cli("--output", str(tmp_path), "--timeout", "5")
     entry = by_name(manifest)["gpu/sycl-ls.txt"]
@@ -117,11 +140,15 @@ def test_dmidecode_failing_still_gives_archive(tmp_path: Path) -> None:
 def test_recorded_dmidecode_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Same case with dmidecode's recorded VM output, for machines without dmidecode."""
     bin_dir = tmp_path / "bin"
-    write_tool(bin_dir, "dmidecode", """\
+    write_tool(
+        bin_dir,
+        "dmidecode",
+        """\
         if [ "$1" = "--version" ]; then echo 3.4; exit 0; fi
         echo "# dmidecode 3.4"; echo "Scanning /dev/mem for entry point."
         echo "/dev/mem: No such file or directory" >&2; exit 1
-        """)
+        """,
+    )
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     _, manifest, members, _ = run_cli("--output", str(tmp_path / "o"), "--timeout", "5")
     entry = by_name(manifest)["firmware/dmidecode.txt"]
@@ -132,8 +159,9 @@ def test_recorded_dmidecode_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_zstd_and_inspect(tmp_path: Path) -> None:
     if shutil.which("zstd") is None:
         pytest.skip("zstd not installed")
-    archive, manifest, _, _ = run_cli("--output", str(tmp_path), "--compression", "zstd",
-                                      "--timeout", "5")
+    archive, manifest, _, _ = run_cli(
+        "--output", str(tmp_path), "--compression", "zstd", "--timeout", "5"
+    )
     assert archive.name.endswith(".tar.zst") and manifest["compression"] == "zstd"
     result = CliRunner().invoke(main, ["--inspect", str(archive)])
     assert result.exit_code == 0, result.output
@@ -155,8 +183,15 @@ def test_inspect_rejects_garbage(tmp_path: Path) -> None:
 def test_help_teaches() -> None:
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    for word in ("--redact", "--compression", "--inspect", "--since-install", "sha256",
-                 "needs root", "Examples"):
+    for word in (
+        "--redact",
+        "--compression",
+        "--inspect",
+        "--since-install",
+        "sha256",
+        "needs root",
+        "Examples",
+    ):
         assert word in result.output
     assert "--root" not in result.output
 

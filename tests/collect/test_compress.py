@@ -1,0 +1,115 @@
+"""The streamed compressor: progressive xz, a threaded xz for a large backlog (a second .xz
+stream in the same file), Python's lzma without the xz tool, and a compressor that dies."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+from multiarc.collect import compress
+from multiarc.collect.compress import StreamCompressor, threaded_xz_argv
+
+from multiarc.errors import EnvironmentNotReady
+from tests.collect.conftest import extract_all
+
+
+def _members() -> dict[str, bytes]:
+    rng = random.Random(3)
+    log = "".join(
+        f"[{i:8d}.000] xe 0000:18:00.0: event {rng.randrange(10**6)}\n" for i in range(4000)
+    )
+    return {"top/a.txt": b"hello\n", "top/log.txt": log.encode(), "top/empty": b""}
+
+
+def _write(kind: str, target: Path, members: dict[str, bytes]) -> None:
+    comp = StreamCompressor(kind, target)
+    for name, data in members.items():
+        comp.add(name, data, 0)
+    comp.close()
+
+
+def _xz_streams(path: Path) -> int:
+    out = subprocess.run(["xz", "--robot", "-l", str(path)], capture_output=True, text=True)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("totals"))
+    return int(line.split("\t")[1])
+
+
+def test_progressive_xz_round_trip(tmp_path: Path) -> None:
+    if shutil.which("xz") is None:
+        pytest.skip("xz is not installed (the lzma fallback is tested below)")
+    members = _members()
+    target = tmp_path / "a.tar.xz"
+    _write("xz", target, members)
+    assert extract_all(target) == members
+    assert _xz_streams(target) == 1
+    # tar itself reads it
+    listing = subprocess.run(["tar", "-tJf", str(target)], capture_output=True, text=True)
+    assert listing.stdout.split() == list(members)
+
+
+def test_large_backlog_goes_to_a_threaded_second_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("xz") is None:
+        pytest.skip("xz is not installed")
+    monkeypatch.setattr(compress, "MT_BACKLOG", 1)  # everything queued at close is "large"
+    started: list[tuple[str, ...]] = []
+    real_start = StreamCompressor._start
+
+    def spy(self: StreamCompressor, argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        started.append(argv)
+        return real_start(self, argv)
+
+    monkeypatch.setattr(StreamCompressor, "_start", spy)
+    members = _members()
+    target = tmp_path / "b.tar.xz"
+    # A feeder that never feeds: everything written is still queued when close() comes.
+    monkeypatch.setattr(StreamCompressor, "_feed", lambda self: None)
+    _write("xz", target, members)
+    assert started[0][1] == "-T1" and any(a.startswith("--block-size=") for a in started[1])
+    assert _xz_streams(target) == 2  # two concatenated streams, read as one
+    assert extract_all(target) == members
+    with tarfile.open(target, "r:xz") as tar:
+        assert tar.getnames() == list(members)
+
+
+def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compress, "_cpus", lambda: 8)
+    argv = threaded_xz_argv(64 * 2**20)
+    assert "-T8" in argv and f"--block-size={8 * 2**20}" in argv
+    small = threaded_xz_argv(9 * 2**20)
+    assert "-T3" in small and f"--block-size={4 * 2**20}" in small
+
+
+def test_python_lzma_without_the_xz_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compress.shutil, "which", lambda _name: None)
+    members = _members()
+    target = tmp_path / "c.tar.xz"
+    _write("xz", target, members)
+    assert extract_all(target) == members
+
+
+def test_zstd_missing_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(compress.shutil, "which", lambda _name: None)
+    with pytest.raises(EnvironmentNotReady, match="zstd is not installed"):
+        StreamCompressor("zstd", tmp_path / "d.tar.zst")
+    assert not (tmp_path / "d.tar.zst").exists()
+
+
+def test_dying_compressor_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "xz"
+    fake.write_text("#!/bin/sh\nhead -c 10 >/dev/null; exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    comp = StreamCompressor("xz", tmp_path / "e.tar.xz")
+    with pytest.raises(EnvironmentNotReady, match="failed while writing the archive"):
+        comp.add("x", io.BytesIO(b"y" * 2**20).read(), 0)
+        comp.close()
+    comp.abort()
