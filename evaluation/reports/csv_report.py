@@ -1,0 +1,64 @@
+"""``benchmark_report.csv``: Intel's five columns first, in Intel's row order, then ours.
+
+The first five columns are exactly what Intel's ``gen_evaluation_report.py`` writes
+(``Category,Subcategory,Data/Packet Size,Measured (GB/s),Reference (GB/s)``; the measured
+figure as Python prints a float, the reference as written in reference_perf.csv, empty when
+there is none), so spreadsheets built on the original keep working. Then: ``Unit``,
+``Ratio`` (measured / reference), ``% of Peak``, ``Verdict``, ``Devices``, ``Note``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from pathlib import Path
+
+from multiarc.evaluation.metric_names import ORIGINAL_REPORT_COLUMNS
+from multiarc.evaluation.model import Judgement
+from multiarc.evaluation.reference import Reference
+
+EXTRA_COLUMNS = ("Unit", "Ratio", "% of Peak", "Verdict", "Devices", "Note")
+COLUMNS = (*ORIGINAL_REPORT_COLUMNS, *EXTRA_COLUMNS)
+
+
+def _reference_text(judgement: Judgement, reference: Reference | None) -> str:
+    if judgement.reference is None:
+        return ""
+    entry = reference.get(judgement.metric.key) if reference is not None else None
+    return entry.text if entry is not None else f"{judgement.reference:g}"
+
+
+def csv_rows(
+    judgements: Iterable[Judgement], reference: Reference | None = None
+) -> Iterable[list[str]]:
+    yield list(COLUMNS)
+    for j in judgements:
+        m = j.metric
+        yield [
+            m.category,
+            m.subcategory,
+            m.size,
+            str(m.value),
+            _reference_text(j, reference),
+            m.unit,
+            "" if j.ratio is None else f"{j.ratio:.3f}",
+            "" if j.pct_of_peak is None else f"{j.pct_of_peak:.1f}",
+            str(j.verdict),
+            m.devices,
+            j.note,
+        ]
+
+
+def render_csv(judgements: Iterable[Judgement], reference: Reference | None = None) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(judgements, reference))
+    return buffer.getvalue()
+
+
+def write_csv(
+    path: Path, judgements: Iterable[Judgement], reference: Reference | None = None
+) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, lineterminator="\n").writerows(csv_rows(judgements, reference))
+    return path

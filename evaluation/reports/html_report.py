@@ -1,0 +1,76 @@
+"""``report.html``: one self-contained page (inline CSS, plots as base64 PNG data: URIs).
+
+Rendered with jinja2 with autoescaping on, so no text from a log, a reference file or a
+host name can inject markup.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jinja2
+from multiarc.evaluation.model import Status
+
+from .run_report import VERDICT_ORDER, RunReport, metric_rows
+
+# More rows than this (key x devices) are shown per key only, across devices.
+MAX_ROWS = 400
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["num"] = _num
+    return env
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    if value is None:
+        return ""
+    return f"{value:,.{digits}f}" if abs(value) < 1e6 else f"{value:.4g}"
+
+
+def render_html(
+    report: RunReport, *, plots: bool = True, images: list[tuple[str, str]] | None = None
+) -> str:
+    """The page; ``images`` are (caption, data: URI) drawn elsewhere, else drawn here."""
+    if images is None:
+        images = []
+        if plots:
+            from .plots import report_plots
+
+            images = report_plots(report)
+    rows = metric_rows(report.judgements)
+    grouped = len(rows) > MAX_ROWS
+    if grouped:  # e.g. a log of a thousand runs, each labelled with its run number
+        rows = metric_rows(report.judgements, by_devices=False)
+    template = _environment().get_template("report.html.j2")
+    return template.render(
+        report=report,
+        verdict=str(report.verdict),
+        counts=report.counts,
+        order=[str(s) for s in VERDICT_ORDER if s is not Status.SKIP],
+        images=images,
+        rows=rows,
+        grouped=grouped,
+        title=report.meta.get("title") or "multiarc evaluation report",
+    )
+
+
+def write_html(
+    path: Path,
+    report: RunReport,
+    *,
+    plots: bool = True,
+    images: list[tuple[str, str]] | None = None,
+) -> Path:
+    path.write_text(render_html(report, plots=plots, images=images), encoding="utf-8")
+    return path

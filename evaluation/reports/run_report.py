@@ -1,0 +1,164 @@
+"""Everything one report shows, gathered once and handed to every writer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from multiarc.evaluation.judge import count_verdicts
+from multiarc.evaluation.model import CheckResult, Judgement, ParseProblem, Status, StepResult
+
+from multiarc.devices import GpuModel
+
+VERDICT_ORDER = (Status.FAIL, Status.WARN, Status.PASS, Status.INFO, Status.SKIP)
+
+
+@dataclass
+class RunReport:
+    """Checks, steps and judged metrics of one run, with the overall verdict."""
+
+    judgements: list[Judgement]
+    checks: list[CheckResult] = field(default_factory=list)
+    steps: list[StepResult] = field(default_factory=list)
+    problems: list[ParseProblem] = field(default_factory=list)
+    tolerance: float = 0.10
+    reference_source: str | None = None
+    reference_rows: int = 0
+    gpu_model: GpuModel | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    generated_at: str = field(
+        default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    )
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Metric verdicts: {"PASS": n, "WARN": n, "FAIL": n, "INFO": n}."""
+        return count_verdicts(self.judgements)
+
+    @property
+    def check_counts(self) -> dict[str, int]:
+        counts = {str(s): 0 for s in Status}
+        for check in self.checks:
+            counts[str(check.status)] = counts.get(str(check.status), 0) + 1
+        return counts
+
+    @property
+    def failed_steps(self) -> list[StepResult]:
+        """Steps that ran and did not succeed (skipped steps are not failures)."""
+        return [s for s in self.steps if not s.skipped_reason and not s.ok]
+
+    @property
+    def failed(self) -> bool:
+        return (
+            any(c.status is Status.FAIL for c in self.checks)
+            or bool(self.failed_steps)
+            or any(j.verdict is Status.FAIL for j in self.judgements)
+        )
+
+    @property
+    def verdict(self) -> Status:
+        """FAIL if a check, step or metric failed; WARN if any warned; else PASS."""
+        if self.failed:
+            return Status.FAIL
+        if any(c.status is Status.WARN for c in self.checks) or any(
+            j.verdict is Status.WARN for j in self.judgements
+        ):
+            return Status.WARN
+        return Status.PASS
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+    def summary_line(self) -> str:
+        counts = self.counts
+        parts = [f"{counts[str(s)]} {s}" for s in VERDICT_ORDER if counts.get(str(s))]
+        text = f"{self.verdict}: {len(self.judgements)} metric(s)"
+        if parts:
+            text += " (" + ", ".join(parts) + ")"
+        if self.checks:
+            failed = self.check_counts.get("FAIL", 0)
+            text += f", {len(self.checks)} check(s), {failed} failed"
+        if self.steps:
+            text += f", {len(self.steps)} step(s), {len(self.failed_steps)} failed"
+        return text
+
+
+def worst(statuses: Sequence[Status]) -> Status | None:
+    for status in VERDICT_ORDER:
+        if status in statuses:
+            return status
+    return None
+
+
+@dataclass
+class MetricRow:
+    """The runs of one metric key on one device or pair, summarised (one row in report.html).
+
+    A log with many runs of a tool gives the same key many times; the HTML page shows each
+    key once with the number of runs, mean, min and max and the worst verdict (every run
+    stays in benchmark_report.csv and report.json).
+    """
+
+    first: Judgement  # the first run's judgement (key, unit, reference)
+    devices: str  # the devices label, or "N labels" when grouped across devices
+    worst: Judgement  # the run with the worst verdict (its note is shown)
+    runs: int
+    mean: float
+    low: float
+    high: float
+    verdicts: dict[str, int]
+
+    @property
+    def ratio(self) -> float | None:
+        ref = self.first.reference
+        return self.mean / ref if ref else None
+
+    @property
+    def pct_of_peak(self) -> float | None:
+        pct, value = self.first.pct_of_peak, self.first.metric.value
+        return pct * self.mean / value if pct is not None and value else None
+
+
+_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.INFO: 3, Status.SKIP: 4}
+
+
+def metric_rows(judgements: Sequence[Judgement], *, by_devices: bool = True) -> list[MetricRow]:
+    """Judgements grouped by (key, devices, unit), or (key, unit), in order of appearance."""
+    groups: dict[tuple[str, ...], list[Judgement]] = {}
+    for j in judgements:
+        m = j.metric
+        key = (m.category, m.subcategory, m.size, m.unit, m.devices if by_devices else "")
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [j]
+        else:
+            group.append(j)
+    rows = []
+    for js in groups.values():
+        values = [j.metric.value for j in js]
+        verdicts: dict[str, int] = {}
+        worst = js[0]
+        for j in js:
+            verdicts[j.verdict] = verdicts.get(j.verdict, 0) + 1
+            if _RANK[j.verdict] < _RANK[worst.verdict]:
+                worst = j
+        labels = {j.metric.devices for j in js} if not by_devices else set()
+        devices = (
+            js[0].metric.devices if by_devices or len(labels) == 1 else f"{len(labels)} labels"
+        )
+        rows.append(
+            MetricRow(
+                js[0],
+                devices,
+                worst,
+                len(js),
+                sum(values) / len(values),
+                min(values),
+                max(values),
+                verdicts,
+            )
+        )
+    return rows

@@ -1,0 +1,81 @@
+"""The run folder ``OUTPUT/<YYYYmmdd_HHMMSS>/`` of ``multiarc-eval basic``.
+
+Holds one raw log per step (``steps/NN-name.log``), ``benchmark_detail_log.txt`` (every
+tool's output appended in the original's order, exactly what Intel's
+platform_basic_evaluation.sh writes, so its gen_evaluation_report.py and our parsers read
+it), the oneCCL CSVs, ``steps.json``, ``checks.json``, ``meta.json`` and then the reports.
+Everything is written as soon as it is known, so an interrupted run keeps what it did.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from multiarc.evaluation.model import CheckResult, StepResult
+
+from multiarc.errors import InputError
+
+DETAIL_LOG = "benchmark_detail_log.txt"
+STEPS_JSON = "steps.json"
+CHECKS_JSON = "checks.json"
+META_JSON = "meta.json"
+RUN_NAME_FORMAT = "%Y%m%d_%H%M%S"
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    """One results run: create it, append to the detail log, record steps/checks/meta."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, output: Path) -> RunFolder:
+        """A new ``output/<YYYYmmdd_HHMMSS>/`` (waits for the next second if the name is taken)."""
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise InputError(
+                f"cannot create the output folder {output}: {err.strerror or err}",
+                "choose a writable folder with --output",
+            ) from err
+        for _ in range(3):
+            path = output / datetime.now().strftime(RUN_NAME_FORMAT)
+            try:
+                path.mkdir()
+            except FileExistsError:
+                time.sleep(1.0 - (time.time() % 1.0) + 0.01)
+                continue
+            (path / "steps").mkdir()
+            (path / DETAIL_LOG).touch()
+            return cls(path)
+        raise InputError(f"{output} already holds runs for every recent second", "try again")
+
+    @property
+    def detail_log(self) -> Path:
+        return self.path / DETAIL_LOG
+
+    def append_detail(self, text: str) -> None:
+        """Append one tool's output as it printed it (the original's ``| tee -a $LOG``)."""
+        with open(self.detail_log, "a", encoding="utf-8", errors="replace") as handle:
+            handle.write(text)
+
+    def write_steps(self, steps: Iterable[StepResult]) -> None:
+        _write_json(self.path / STEPS_JSON, [s.to_dict() for s in steps])
+
+    def write_checks(self, checks: Iterable[CheckResult]) -> None:
+        _write_json(self.path / CHECKS_JSON, [c.to_dict() for c in checks])
+
+    def write_meta(self, meta: dict[str, Any]) -> None:
+        _write_json(self.path / META_JSON, meta)

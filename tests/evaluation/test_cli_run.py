@@ -1,0 +1,298 @@
+"""`multiarc-eval quick` and `basic` end to end on recordings: help, exit codes 0/1/2/3,
+the run folder, the detail log in the original's order, the reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from multiarc.evaluation.cli import main
+from multiarc.evaluation.replay_shim import CALL_LOG_ENV
+
+RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
+
+
+def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def only_run(output: Path) -> Path:
+    runs = [p for p in output.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def this_machine_has_an_intel_gpu() -> bool:
+    from multiarc.collect.probes import intel_gpus
+
+    return bool(intel_gpus())
+
+
+# ----------------------------------------------------------------------------- help
+
+
+def test_help_lists_the_commands_and_options() -> None:
+    top = invoke("--help")
+    assert top.exit_code == 0
+    assert "quick" in top.output and "basic" in top.output
+    quick = invoke("quick", "--help")
+    assert quick.exit_code == 0
+    for option in ("--replay", "--json"):
+        assert option in quick.output
+    basic = invoke("basic", "--help")
+    assert basic.exit_code == 0
+    for option in (
+        "--replay",
+        "--output",
+        "--devices",
+        "--pairs",
+        "--timeout-scale",
+        "--performance-mode",
+        "--reference",
+        "--tolerance",
+        "--skip-ccl",
+    ):
+        assert option in basic.output
+    assert "--perf-root" not in basic.output  # a test hook, hidden
+
+
+# ----------------------------------------------------------------------------- quick
+
+
+def test_quick_on_b60x4_passes_with_the_idle_link_warning() -> None:
+    result = invoke("quick", "--replay", str(RECORDINGS / "b60x4"))
+    assert result.exit_code == 0, result.output
+    assert "RECORDING b60x4: replayed tool output, not this machine" in result.output
+    assert "pcie-link" in result.output and "WARN" in result.output
+    assert "checks: PASS" in result.output
+
+
+@pytest.mark.parametrize("name", ["b60x4-two-visible", "b60x4-degraded-link"])
+def test_quick_fails_on_broken_hosts(name: str) -> None:
+    result = invoke("quick", "--replay", str(RECORDINGS / name))
+    assert result.exit_code == 1, result.output
+    assert "FAIL" in result.output
+
+
+def test_quick_json() -> None:
+    result = invoke("quick", "--replay", str(RECORDINGS / "b60x4-two-visible"), "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.output)
+    assert data["recording"].endswith("b60x4-two-visible")
+    statuses = {c["name"]: c["status"] for c in data["checks"]}
+    assert statuses["gpu-count"] == "FAIL" and statuses["iommu"] == "PASS"
+    assert data["exit_code"] == 1
+
+
+@pytest.mark.skipif(this_machine_has_an_intel_gpu(), reason="this machine has an Intel GPU")
+def test_quick_without_gpus_is_environment_not_ready() -> None:
+    result = invoke("quick")
+    assert result.exit_code == 3
+    assert "--replay tests/recordings/b60x4" in result.output
+
+
+def test_replay_of_a_folder_that_is_not_a_recording(tmp_path: Path) -> None:
+    result = invoke("quick", "--replay", str(tmp_path))
+    assert result.exit_code == 2
+    assert "not a recording" in result.output
+
+
+# ----------------------------------------------------------------------------- basic
+
+
+def test_basic_on_b60x4_writes_the_run_folder_and_reports(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = invoke("basic", "--replay", str(RECORDINGS / "b60x4"), "--output", str(out))
+    assert result.exit_code == 0, result.output
+    assert "RECORDING b60x4" in result.output
+    run = only_run(out)
+    assert len(run.name) == 15 and run.name[8] == "_"
+
+    steps = json.loads((run / "steps.json").read_text())
+    assert [s["name"] for s in steps] == [
+        "setvars",
+        "sycl-ls",
+        "xpu-smi-discovery",
+        "xpu-smi-dump",
+        "ze_peer-0-1",
+        "ze_peer-bidir-write-0-1",
+        "ze_peer-bidir-read-0-1",
+        "ze_peak-transfer_bw",
+        "ze_peak-global_bw",
+        "gemm-int8-c0",
+        "1ccl-allreduce",
+        "1ccl-allgather",
+        "1ccl-alltoall",
+    ]
+    assert all(s["ok"] and not s["parse_problems"] for s in steps), steps
+    for step in steps:
+        assert (run / step["log_path"]).is_file()
+
+    # The detail log is the original's, line for line, apart from what differs by nature:
+    # the script name setvars prints, and where the oneCCL CSVs were written.
+    ours = (run / "benchmark_detail_log.txt").read_text().splitlines()
+    intel = (RECORDINGS / "b60x4/benchmark_detail_log.txt").read_text().splitlines()
+    assert len(ours) == len(intel)
+    differ = [(a, b) for a, b in zip(ours, intel, strict=True) if a != b]
+    assert len(differ) == 4
+    assert all("BASH_VERSION" in a or "csv_filepath:" in a for a, _ in differ)
+
+    for name in (
+        "benchmark_report.csv",
+        "report.json",
+        "report.html",
+        "checks.json",
+        "meta.json",
+        "allreduce_outplace_128M.csv",
+    ):
+        assert (run / name).is_file(), name
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["replay"]["note"].startswith("RECORDING")
+    assert meta["gpus"] == 4 and meta["tolerance"] == 0.1 and meta["finished"]
+    with open(run / "benchmark_report.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    judged = [r for r in rows if r["Reference (GB/s)"]]
+    assert len(judged) == 16  # every row of Intel's benchmark_report.csv has its reference
+    assert {r["Verdict"] for r in judged} == {"PASS"}
+    assert json.loads((run / "report.json").read_text())["exit_code"] == 0
+
+
+def test_basic_on_the_faults_recording_keeps_going(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    result = invoke(
+        "basic",
+        "--replay",
+        str(RECORDINGS / "b60x4-faults"),
+        "--output",
+        str(out),
+        "--timeout-scale",
+        "0.004",
+    )
+    assert result.exit_code == 1, result.output
+    steps = {s["name"]: s for s in json.loads((only_run(out) / "steps.json").read_text())}
+    assert steps["ze_peak-transfer_bw"]["timed_out"]
+    assert "SIGSEGV" in steps["gemm-int8-c0"]["error"]
+    assert steps["xpu-smi-dump"]["parse_problems"]
+    assert steps["1ccl-alltoall"]["ok"] and steps["ze_peak-global_bw"]["ok"]
+    assert "2 failed (ze_peak-transfer_bw, gemm-int8-c0)" in result.output
+
+
+def test_basic_with_a_malformed_reference_runs_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "reference_perf.csv"
+    bad.write_text("this,is\nnot,a,reference\n")
+    calls = tmp_path / "calls.jsonl"
+    out = tmp_path / "results"
+    result = invoke(
+        "basic",
+        "--replay",
+        str(RECORDINGS / "b60x4"),
+        "--output",
+        str(out),
+        "--reference",
+        str(bad),
+        env={CALL_LOG_ENV: str(calls)},
+    )
+    assert result.exit_code == 2, result.output
+    assert "reference_perf.csv" in result.output
+    assert not calls.exists()  # not a single tool ran
+    assert not out.exists()
+
+
+def test_basic_judges_against_a_given_reference(tmp_path: Path) -> None:
+    ref = tmp_path / "ref.csv"
+    ref.write_text("Category,Subcategory,Data/Packet Size,Reference\ngemm,int8,,200\n")
+    out = tmp_path / "results"
+    result = invoke(
+        "basic",
+        "--replay",
+        str(RECORDINGS / "b60x2"),
+        "--output",
+        str(out),
+        "--reference",
+        str(ref),
+        "--skip-ccl",
+        "--tolerance",
+        "5",
+    )
+    assert result.exit_code == 1, result.output  # 141 TOPS is far below 200
+    report = json.loads((only_run(out) / "report.json").read_text())
+    gemm = [m for m in report["metrics"] if m.get("category") == "gemm"]
+    assert gemm and gemm[0]["verdict"] == "FAIL"
+    assert report["meta"]["tolerance"] == 0.05
+
+
+def test_basic_without_a_reference_says_so(tmp_path: Path) -> None:
+    rec = tmp_path / "b60x2"
+    shutil.copytree(RECORDINGS / "b60x2", rec, symlinks=True)
+    (rec / "reference_perf.csv").unlink()
+    result = invoke("basic", "--replay", str(rec), "--output", str(tmp_path / "r"), "--skip-ccl")
+    assert result.exit_code == 0, result.output
+    assert "no reference_perf.csv" in result.output and "INFO" in result.output
+
+
+def test_basic_pairs_and_devices_all(tmp_path: Path) -> None:
+    """Every ordered pair: the recording's cross-board pairs (through the CPUs, ~20 GB/s) fall
+    below the same-board reference, so they and only they are judged below PASS."""
+    out = tmp_path / "results"
+    result = invoke(
+        "basic",
+        "--replay",
+        str(RECORDINGS / "b60x4"),
+        "--output",
+        str(out),
+        "--pairs",
+        "all",
+        "--devices",
+        "all",
+        "--skip-ccl",
+    )
+    assert result.exit_code == 1, result.output
+    steps = json.loads((only_run(out) / "steps.json").read_text())
+    peer = [s for s in steps if s["name"].startswith("ze_peer")]
+    assert len(peer) == 36 and all(s["ok"] for s in peer)
+    assert len([s for s in steps if s["name"].startswith("gemm")]) == 4
+    report = json.loads((only_run(out) / "report.json").read_text())
+    p2p = [m for m in report["metrics"] if m.get("category") == "p2p" and m.get("reference")]
+    assert {"0->1", "3->2", "2<->0"} <= {m["devices"] for m in p2p}
+
+    def cross_board(devices: str) -> bool:
+        a, b = (
+            int(n)
+            for n in devices.replace("<->", " ").replace("->", " ").replace("<-", " ").split()
+        )
+        return (a < 2) != (b < 2)
+
+    below = {m["devices"] for m in p2p if m["verdict"] != "PASS"}
+    assert below and all(cross_board(d) for d in below)
+    assert all(m["verdict"] == "PASS" for m in p2p if not cross_board(m["devices"]))
+    others = [m for m in report["metrics"] if m.get("category") != "p2p" and m.get("reference")]
+    assert others and all(m["verdict"] == "PASS" for m in others)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--devices", "zero"), ("--pairs", "0-0"), ("--tolerance", "-1")]
+)
+def test_bad_options_are_usage_errors(tmp_path: Path, option: str, value: str) -> None:
+    result = invoke(
+        "basic",
+        "--replay",
+        str(RECORDINGS / "b60x4"),
+        "--output",
+        str(tmp_path / "r"),
+        option,
+        value,
+    )
+    assert result.exit_code == 2, result.output
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.skipif(this_machine_has_an_intel_gpu(), reason="this machine has an Intel GPU")
+def test_basic_without_gpus_is_environment_not_ready(tmp_path: Path) -> None:
+    result = invoke("basic", "--output", str(tmp_path / "r"))
+    assert result.exit_code == 3
+    assert "no supported Intel GPU" in result.output
+    assert not (tmp_path / "r").exists()
