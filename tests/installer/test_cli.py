@@ -71,7 +71,7 @@ def test_unknown_role_exits_2_with_the_role_list(env: Path) -> None:
     code, out = _run("--offline", str(bundle), "--only", "kernel,gpu_drivers")
     assert code == 2
     assert "error: --only: unknown role(s): gpu_drivers" in out
-    assert "roles are: docker, grub, kernel, local_repo, preflight" in out
+    assert "roles are: preflight, local_repo, kernel, grub, docker" in out
     code, out = _run("--offline", str(bundle), "--skip", "dockr")
     assert code == 2 and "--skip: unknown role(s): dockr" in out
 
