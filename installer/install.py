@@ -244,6 +244,9 @@ def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
     if request.inventory is None:
         # the controller is the node: the roles use the extracted tree in place
         extravars["multiarc_bundle_dir"] = root
+    else:
+        # nodes over SSH receive the verified archive and unpack it (local_repo role)
+        extravars["multiarc_bundle_archive"] = str(request.bundle.resolve())
     return extravars
 
 

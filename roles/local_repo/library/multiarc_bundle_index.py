@@ -1,0 +1,128 @@
+#!/usr/bin/python
+"""Index the .deb packages of an extracted offline bundle as a flat apt repository."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: multiarc_bundle_index
+short_description: Index the .deb packages of an extracted multiarc offline bundle
+description:
+  - Reads every C(*.deb) in the given component folders of an extracted bundle with
+    C(dpkg-deb) and returns the text of a flat apt C(Packages) index (control fields plus
+    Filename, Size and SHA256, the same stanzas C(dpkg-scanpackages) writes) and, per
+    component, each package's name, version and C(name=version) spec.
+  - Read-only, so it supports check mode. The local_repo role runs it once on the
+    controller, where the verified bundle was extracted; the node then needs no dpkg-dev.
+options:
+  path:
+    description: Top folder of the extracted bundle.
+    type: path
+    required: true
+  components:
+    description: Folders under I(path) holding packages; missing folders are empty.
+    type: list
+    elements: str
+    required: true
+author: multiarc
+"""
+
+RETURN = r"""
+index:
+  description: The Packages index, with Filename relative to I(path).
+  type: str
+  returned: always
+packages:
+  description: Per component, a list of dicts with name, version, architecture, filename, spec.
+  type: dict
+  returned: always
+count:
+  description: Number of packages indexed.
+  type: int
+  returned: always
+"""
+
+import hashlib  # noqa: E402
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+# Fields dpkg-scanpackages appends after the control fields, in its order.
+CHUNK = 1 << 20
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while True:
+            block = handle.read(CHUNK)
+            if not block:
+                break
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _control(module, deb):
+    rc, out, err = module.run_command(["dpkg-deb", "--field", deb], check_rc=False)
+    if rc != 0:
+        module.fail_json(msg=f"dpkg-deb cannot read {deb}: {err.strip()}")
+    text = out.rstrip("\n")
+    fields = {}
+    for line in text.splitlines():
+        if line[:1] not in (" ", "\t") and ":" in line:
+            key, value = line.split(":", 1)
+            fields[key.strip()] = value.strip()
+    for key in ("Package", "Version", "Architecture"):
+        if key not in fields:
+            module.fail_json(msg=f"{deb} has no {key} field")
+    return text, fields
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "components": {"type": "list", "elements": "str", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    root = module.params["path"]
+    if not os.path.isdir(root):
+        module.fail_json(msg=f"bundle folder {root} not found on the controller")
+    if module.get_bin_path("dpkg-deb") is None:
+        module.fail_json(msg="dpkg-deb not found on the controller (install the dpkg package)")
+    stanzas = []
+    packages = {}
+    for component in module.params["components"]:
+        folder = os.path.join(root, component)
+        found = []
+        names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+        for name in names:
+            deb = os.path.join(folder, name)
+            if not name.endswith(".deb") or not os.path.isfile(deb):
+                continue
+            text, fields = _control(module, deb)
+            rel = f"{component}/{name}"
+            stanzas.append(
+                f"{text}\nFilename: ./{rel}\nSize: {os.path.getsize(deb)}\nSHA256: {_sha256(deb)}\n"
+            )
+            found.append(
+                {
+                    "name": fields["Package"],
+                    "version": fields["Version"],
+                    "architecture": fields["Architecture"],
+                    "filename": rel,
+                    "spec": f"{fields['Package']}={fields['Version']}",
+                }
+            )
+        packages[component] = found
+    module.exit_json(
+        changed=False,
+        index="\n".join(stanzas),
+        packages=packages,
+        count=len(stanzas),
+    )
+
+
+if __name__ == "__main__":
+    main()
