@@ -32,6 +32,7 @@ from functools import partial
 from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.model import Metric, ParseProblem
 
+from .gcpause import gc_paused
 from .parsers.base import ParseResult, bytes_label
 from .parsers.ccl import CclResult, CclScanner, parse_ccl_csv, parse_ccl_text
 from .parsers.ccl import finish as finish_ccl
@@ -140,6 +141,7 @@ def _guarded(tool: str, problems: list[ParseProblem], read: Callable[[], None]) 
         problems.append(ParseProblem(tool, f"internal parser error ({type(err).__name__}: {err})"))
 
 
+@gc_paused()
 def metrics_from_detail_log(
     text: str, *, all_sizes: bool = False
 ) -> tuple[list[Metric], list[ParseProblem]]:

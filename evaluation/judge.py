@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from multiarc.evaluation import metric_names as names
+from multiarc.evaluation.gcpause import gc_paused
 from multiarc.evaluation.model import Judgement, Metric, Status
 from multiarc.evaluation.reference import Reference, ReferenceEntry
 
@@ -152,6 +153,7 @@ def _judge(
     return Judgement(metric, verdict, ref, ratio, pct, note)
 
 
+@gc_paused()
 def judge(
     metrics: Iterable[Metric],
     reference: Reference | None,

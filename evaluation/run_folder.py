@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from multiarc.evaluation.extract import metrics_from_detail_log
+from multiarc.evaluation.gcpause import gc_paused
 from multiarc.evaluation.model import CheckResult, Metric, ParseProblem, StepResult
 from multiarc.evaluation.parsers.detail_log import TOOLS, split_by_tool
 from multiarc.evaluation.reports.json_report import (
@@ -127,6 +128,7 @@ def _folder_without_report(path: Path, log: Path) -> LoadedRun:
     )
 
 
+@gc_paused()
 def load_run(path: Path) -> LoadedRun:
     """Metrics, problems, checks and steps of a results folder, report.json or detail log."""
     path = Path(path)

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from multiarc.evaluation.gcpause import gc_paused
 from multiarc.evaluation.judge import judge
 from multiarc.evaluation.model import (
     CheckResult,
@@ -83,6 +84,7 @@ def build_run_report(
     )
 
 
+@gc_paused()
 def write_report_files(
     run_dir: Path,
     report: RunReport,

@@ -33,14 +33,19 @@ def csv_rows(
     judgements: Iterable[Judgement], reference: Reference | None = None
 ) -> Iterable[list[str]]:
     yield list(COLUMNS)
+    ref_texts: dict[tuple[tuple[str, str, str], float | None], str] = {}  # per key, not per row
     for j in judgements:
         m = j.metric
+        ref_key = (m.key, j.reference)
+        ref_text = ref_texts.get(ref_key)
+        if ref_text is None:
+            ref_text = ref_texts[ref_key] = _reference_text(j, reference)
         yield [
             m.category,
             m.subcategory,
             m.size,
             str(m.value),
-            _reference_text(j, reference),
+            ref_text,
             m.unit,
             "" if j.ratio is None else f"{j.ratio:.3f}",
             "" if j.pct_of_peak is None else f"{j.pct_of_peak:.1f}",

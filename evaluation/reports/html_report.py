@@ -12,10 +12,9 @@ from pathlib import Path
 import jinja2
 from multiarc.evaluation.model import Status
 
-from .run_report import VERDICT_ORDER, RunReport, metric_rows
+from .run_report import VERDICT_ORDER, RunReport
 
 # More rows than this (key x devices) are shown per key only, across devices.
-MAX_ROWS = 400
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
@@ -48,10 +47,7 @@ def render_html(
             from .plots import report_plots
 
             images = report_plots(report)
-    rows = metric_rows(report.judgements)
-    grouped = len(rows) > MAX_ROWS
-    if grouped:  # e.g. a log of a thousand runs, each labelled with its run number
-        rows = metric_rows(report.judgements, by_devices=False)
+    rows, grouped = report.metric_rows()
     template = _environment().get_template("report.html.j2")
     return template.render(
         report=report,

@@ -1,11 +1,16 @@
-"""``report.md``: the report as GitHub-flavoured markdown tables (for tickets and chats)."""
+"""``report.md``: the report as GitHub-flavoured markdown tables (for tickets and chats).
+
+Metrics are one row per key and device (or pair), as in report.html: a log with a thousand
+runs gives a table that fits in a ticket (mean, min-max, worst verdict); every single run
+stays in benchmark_report.csv and report.json.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from .run_report import VERDICT_ORDER, RunReport
+from .run_report import VERDICT_ORDER, MetricRow, RunReport
 
 
 def _cell(value: object) -> str:
@@ -21,6 +26,32 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]
 
 def _fmt(value: float | None, digits: int) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _metric_row(row: MetricRow) -> list[object]:
+    first, worst = row.first, row.worst
+    verdict = str(worst.verdict)
+    shown: str = f"**{verdict}**" if verdict == "FAIL" else verdict
+    if row.runs == 1:
+        measured = f"{first.metric.value:g}"
+        ratio, pct = first.ratio, first.pct_of_peak
+    else:
+        measured = f"{row.mean:.6g} ({row.low:g}-{row.high:g}, {row.runs} runs)"
+        ratio, pct = row.ratio, row.pct_of_peak
+        shown += " (" + ", ".join(f"{n} {v}" for v, n in row.verdicts.items()) + ")"
+    return [
+        first.metric.category,
+        first.metric.subcategory,
+        first.metric.size,
+        row.devices,
+        measured,
+        "" if first.reference is None else f"{first.reference:g}",
+        first.metric.unit,
+        _fmt(ratio, 3),
+        _fmt(pct, 1),
+        shown,
+        worst.note,
+    ]
 
 
 def render_markdown(report: RunReport) -> str:
@@ -61,7 +92,17 @@ def render_markdown(report: RunReport) -> str:
                 for s in report.steps
             ),
         )
+    rows, grouped = report.metric_rows()
     lines += ["", "## Metrics", ""]
+    if any(r.runs > 1 for r in rows):
+        lines += [
+            "One row per metric key and "
+            + ("across devices" if grouped else "device (or pair)")
+            + ": where a tool ran several times, the mean of its runs (min-max), the worst "
+            "verdict and how many runs had each verdict; every run is in benchmark_report.csv "
+            "and report.json.",
+            "",
+        ]
     lines += _table(
         [
             "Category",
@@ -76,22 +117,7 @@ def render_markdown(report: RunReport) -> str:
             "Verdict",
             "Note",
         ],
-        (
-            [
-                j.metric.category,
-                j.metric.subcategory,
-                j.metric.size,
-                j.metric.devices,
-                f"{j.metric.value:g}",
-                "" if j.reference is None else f"{j.reference:g}",
-                j.metric.unit,
-                _fmt(j.ratio, 3),
-                _fmt(j.pct_of_peak, 1),
-                f"**{j.verdict}**" if str(j.verdict) == "FAIL" else j.verdict,
-                j.note,
-            ]
-            for j in report.judgements
-        ),
+        (_metric_row(r) for r in rows),
     )
     if report.problems:
         lines += ["", "## What could not be read", ""]

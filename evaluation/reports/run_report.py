@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +12,8 @@ from multiarc.evaluation.model import CheckResult, Judgement, ParseProblem, Stat
 
 from multiarc.devices import GpuModel
 
+# More metric rows than this (key x device) and report.html / report.md group across devices.
+MAX_ROWS = 400
 VERDICT_ORDER = (Status.FAIL, Status.WARN, Status.PASS, Status.INFO, Status.SKIP)
 
 
@@ -32,10 +34,35 @@ class RunReport:
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
 
+    _cache: dict[str, tuple[int, Any]] = field(default_factory=dict, repr=False, compare=False)
+
+    def _cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()`` once per length of ``judgements`` (a 50 MB log has 10^5 of them)."""
+        hit = self._cache.get(name)
+        if hit is None or hit[0] != len(self.judgements):
+            hit = self._cache[name] = (len(self.judgements), compute())
+        return hit[1]
+
     @property
     def counts(self) -> dict[str, int]:
         """Metric verdicts: {"PASS": n, "WARN": n, "FAIL": n, "INFO": n}."""
-        return count_verdicts(self.judgements)
+        return dict(self._cached("counts", lambda: count_verdicts(self.judgements)))
+
+    def metric_rows(self) -> tuple[list[MetricRow], bool]:
+        """The metric table of report.html / report.md: (rows, grouped across devices).
+
+        One row per key and device (or pair); with more than :data:`MAX_ROWS` of those
+        (e.g. a log of a thousand runs, each labelled with its run number), one per key.
+        """
+
+        def compute() -> tuple[list[MetricRow], bool]:
+            rows = metric_rows(self.judgements)
+            if len(rows) > MAX_ROWS:
+                return metric_rows(self.judgements, by_devices=False), True
+            return rows, False
+
+        result: tuple[list[MetricRow], bool] = self._cached("rows", compute)
+        return result
 
     @property
     def check_counts(self) -> dict[str, int]:
@@ -54,7 +81,7 @@ class RunReport:
         return (
             any(c.status is Status.FAIL for c in self.checks)
             or bool(self.failed_steps)
-            or any(j.verdict is Status.FAIL for j in self.judgements)
+            or self.counts[str(Status.FAIL)] > 0
         )
 
     @property
@@ -62,9 +89,7 @@ class RunReport:
         """FAIL if a check, step or metric failed; WARN if any warned; else PASS."""
         if self.failed:
             return Status.FAIL
-        if any(c.status is Status.WARN for c in self.checks) or any(
-            j.verdict is Status.WARN for j in self.judgements
-        ):
+        if any(c.status is Status.WARN for c in self.checks) or self.counts[str(Status.WARN)]:
             return Status.WARN
         return Status.PASS
 

@@ -204,3 +204,18 @@ def test_markdown_tables_escape_pipes() -> None:
         "| p2p | Unidirectional Write | 128 MB | 0->1 | 25.32 | 24 | GB/s | 1.055 | 80.4 | PASS |"
         in text
     )
+
+
+def test_markdown_groups_repeated_runs_into_one_row() -> None:
+    """A log with the same tool run many times: one row per key and pair, not one per run."""
+    text = (RECORDINGS / "b60x4" / "benchmark_detail_log.txt").read_text()
+    start = text.index("Single Process")
+    metrics, _ = metrics_from_detail_log(text[:start] + text[start:] * 3)
+    assert len(metrics) == 3 * 16
+    report = build_run_report(metrics=metrics, reference=REFERENCE, gpu_model=B60)
+    lines = render_markdown(report).splitlines()
+    rows = [line for line in lines if line.startswith("| p2p ") or line.startswith("| gemm ")]
+    assert len(rows) == 9  # 8 P2P keys and the gemm, each once
+    gemm = next(r for r in rows if r.startswith("| gemm "))
+    assert gemm.startswith("| gemm | int8 |  | 0 | 141.472 (141.472-141.472, 3 runs) | 140 |")
+    assert "| PASS (3 PASS) |" in gemm
