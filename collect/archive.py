@@ -3,7 +3,8 @@
 Without --redact every result is written as soon as it is ready, so compression overlaps the
 slow tools. With --redact the results are held until all are in (dmidecode's serials must be
 known before any file is written), then scrubbed with one consistent token table.
-Layout: ``multiarc-sysinfo-<host>-<timestamp>/{summary.txt,manifest.json,<concern>/...}``.
+Layout: ``multiarc-sysinfo-<host>-<timestamp>/``: summary.txt and manifest.json first, then
+``<concern>/<file>`` (and ``<file>.stderr`` where a command wrote to stderr).
 """
 
 from __future__ import annotations
@@ -209,7 +210,10 @@ def build_archive(
             comp.add(f"{top}/{name}", clean, mtime)
             entries.append(_entry(result, name, clean))
         if result.stderr:
-            comp.add(f"{top}/{result.name}.stderr", redactor.data(result.stderr), mtime)
+            err = redactor.data(result.stderr)
+            comp.add(f"{top}/{result.name}.stderr", err, mtime)
+            entries[-1]["stderr_bytes"] = len(err)
+            entries[-1]["stderr_sha256"] = hashlib.sha256(err).hexdigest()
 
     try:
         total = 0
@@ -252,7 +256,6 @@ def build_archive(
                 ctx, real_host, now.isoformat(timespec="seconds"), results, redact, rows, since
             ).encode()
         )
-        comp.add(f"{top}/summary.txt", summary, mtime)
         manifest = {
             "tool": "multiarc-collect-sysinfo",
             "version": multiarc.__version__,
@@ -275,8 +278,13 @@ def build_archive(
             "files": sorted(entries, key=lambda e: e["name"]),
         }
         manifest_bytes = redactor.data(json.dumps(manifest, indent=2).encode())
-        comp.add(f"{top}/manifest.json", manifest_bytes, mtime)
-        comp.close()
+        # First in the archive, where a reader looks (and --inspect stops reading).
+        comp.close(
+            head=[
+                (f"{top}/summary.txt", summary, mtime),
+                (f"{top}/manifest.json", manifest_bytes, mtime),
+            ]
+        )
     except BaseException:
         comp.abort()
         partial.unlink(missing_ok=True)
@@ -293,24 +301,30 @@ def build_archive(
     return ArchiveResult(target, digest.hexdigest(), json.loads(manifest_bytes), mapping_path)
 
 
-def read_archive(path: Path) -> tuple[str, dict[str, Any], list[str]]:
-    """(summary text, manifest, member names) of an existing support archive."""
+def read_archive(path: Path) -> tuple[str, dict[str, Any]]:
+    """(summary text, manifest) of an existing support archive. They are its first members,
+    so only the start of the archive is decompressed."""
     if not path.is_file():
         raise InputError(f"{path} does not exist", "give the path of a multiarc-sysinfo archive")
     proc = None
+    summary, manifest = None, None
     try:
-        if path.name.endswith(".zst"):
+        with open(path, "rb") as raw:
+            magic = raw.read(6)
+        if magic.startswith(b"\x28\xb5\x2f\xfd"):  # zstd frame
             tool = shutil.which("zstd")
             if tool is None:
                 raise EnvironmentNotReady("zstd is not installed", "apt-get install zstd")
-            proc = subprocess.Popen([tool, "-dc", "-q", str(path)], stdout=subprocess.PIPE)
-            tar = tarfile.open(fileobj=proc.stdout, mode="r|")  # noqa: SIM115
+            proc = subprocess.Popen(
+                [tool, "-dc", "-q", str(path)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+            )
+            stream: Any = proc.stdout
+        elif magic == b"\xfd7zXZ\x00":
+            stream = lzma.open(path)  # reads every concatenated xz stream  # noqa: SIM115
         else:
-            tar = tarfile.open(path, mode="r|*")  # noqa: SIM115
-        summary, manifest, names = None, None, []
-        with tar:
+            stream = open(path, "rb")  # noqa: SIM115 - a plain tar; tarfile says if not
+        with stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             for member in tar:
-                names.append(member.name)
                 base = member.name.rsplit("/", 1)[-1]
                 if member.isfile() and base in ("summary.txt", "manifest.json"):
                     fh = tar.extractfile(member)
@@ -319,6 +333,8 @@ def read_archive(path: Path) -> tuple[str, dict[str, Any], list[str]]:
                         summary = data.decode(errors="replace")
                     else:
                         manifest = json.loads(data)
+                if summary is not None and manifest is not None:
+                    break
     except (tarfile.TarError, lzma.LZMAError, EOFError, OSError, ValueError) as exc:
         raise InputError(
             f"{path} is not a readable support archive: {exc}",
@@ -326,10 +342,11 @@ def read_archive(path: Path) -> tuple[str, dict[str, Any], list[str]]:
         ) from exc
     finally:
         if proc is not None:
+            proc.kill()  # it may still be decompressing the rest
             proc.wait()
-    if summary is None or manifest is None:
+    if summary is None or manifest is None or not isinstance(manifest, dict):
         raise InputError(
             f"{path} has no summary.txt/manifest.json",
             "it was not made by multiarc-collect-sysinfo",
         )
-    return summary, manifest, names
+    return summary, manifest

@@ -150,7 +150,7 @@ def main(
     or failed, e.g. the disk is full).
     """
     if inspect is not None:
-        summary, manifest, _names = read_archive(inspect)
+        summary, manifest = read_archive(inspect)
         if as_json:
             click.echo(json.dumps(manifest, indent=2))
             return

@@ -1,21 +1,28 @@
-"""Compress the archive's tar stream while it is being written.
+"""Compress the archive's tar stream while it is being collected, on every CPU.
 
-xz in multithreaded mode fills a whole block (three times the 64 MiB dictionary at -9)
-before any thread starts, so it would sit idle while the slow GPU tools run and only begin
-when the last one has answered. The stream therefore goes first into a single-threaded xz,
-which compresses the data as it arrives (the CPUs are idle while the tools are waited for).
-Whatever is still queued when the collection ends, if it is large, goes into a second,
-multithreaded xz whose stream is appended to the same file: an .xz file may hold several
-streams, and xz, ``tar -J`` and Python's lzma read them as one. The LZMA2 settings are
-xz -9e tuned for text (lc=4, pb=0), which is what a support archive holds.
+The archive is made of pieces compressed at the same time, each in its own side file, and
+joined at the end (an .xz file may hold several concatenated streams, a .zst file several
+frames; xz, zstd, ``tar -J`` and Python's lzma read them as one):
 
+- the head: summary.txt and manifest.json, known only at the end but first in the archive,
+  where a reader looks (``--inspect`` stops reading after them);
+- one piece per large member (a 10 MB dmesg): a multithreaded xz started the moment the
+  member is there, its blocks sized so every CPU gets one (never tiny ones, each block
+  starts with an empty dictionary), so it is done while the slow GPU tools are still waited
+  for;
+- everything else: a single-threaded xz compressing the members as they arrive. What is
+  still queued for it when the collection ends, if it is sizeable, goes into a second,
+  multithreaded xz stream appended to the same piece. This piece ends the tar stream.
+
+xz in plain multithreaded mode would fill a whole block (three times the 64 MiB dictionary
+at -9) before any thread starts, i.e. sit idle until the last tool has answered. The LZMA2
+settings are xz -9e tuned for text (lc=4, pb=0), which is what a support archive holds.
 zstd (``--compression zstd``) is fast enough for one multithreaded process. Without the xz
-tool, Python's lzma module compresses with the same settings (one thread).
+tool, Python's lzma module compresses with the same settings (one thread, one piece).
 """
 
 from __future__ import annotations
 
-import io
 import lzma
 import math
 import os
@@ -34,8 +41,11 @@ XZ_LZMA2 = "--lzma2=preset=9e,lc=4,pb=0"
 _PY_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 4, "pb": 0}]
 XZ_PROGRESSIVE = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
 ZSTD = ("zstd", "-T0", "-10", "-c", "-q")
-MT_BACKLOG = 8 * 2**20  # a queue left at the end at least this big goes to a threaded xz
-MT_MIN_BLOCK = 4 * 2**20
+LARGE_MEMBER = 4 * 2**20  # a member this big gets its own multithreaded xz at once
+MT_MIN_BLOCK = 4 * 2**20  # its blocks are no smaller
+MT_BACKLOG = 2**20  # small members still queued at the end, this much: a threaded xz
+BACKLOG_MIN_BLOCK = 2**19
+_END_OF_ARCHIVE = tarfile.NUL * tarfile.RECORDSIZE  # two zero blocks, padded to a record
 
 
 def _cpus() -> int:
@@ -45,13 +55,31 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def threaded_xz_argv(backlog: int) -> tuple[str, ...]:
-    """xz for the backlog: blocks small enough that every CPU gets one, never tiny ones."""
+def threaded_xz_argv(size: int, min_block: int | None = None) -> tuple[str, ...]:
+    """xz for ``size`` bytes: blocks small enough that every CPU gets one, never tiny ones."""
     cpus = _cpus()
-    block = max(MT_MIN_BLOCK, math.ceil(backlog / cpus))
-    threads = max(1, min(cpus, math.ceil(backlog / block)))
+    block = max(MT_MIN_BLOCK if min_block is None else min_block, math.ceil(size / cpus))
+    threads = max(1, min(cpus, math.ceil(size / block)))
     return ("xz", f"-T{threads}", f"--block-size={block}", "--memlimit-compress=50%",
             XZ_LZMA2, "-c", "-q")  # fmt: skip
+
+
+def tar_members(members: list[tuple[str, bytes, float]]) -> bytes:
+    """Raw tar members (headers, data, padding) without the end-of-archive blocks."""
+    out = bytearray()
+    for name, data, mtime in members:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode = len(data), int(mtime), 0o644
+        out += info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        out += data + tarfile.NUL * (-len(data) % tarfile.BLOCKSIZE)
+    return bytes(out)
+
+
+def _lzma_small(data: bytes) -> bytes:
+    """One xz stream, the archive's LZMA2 settings with a dictionary sized to the data."""
+    dict_size = max(2**16, 1 << max(0, len(data) - 1).bit_length())
+    filters = [dict(_PY_LZMA2[0], dict_size=min(dict_size, 64 * 2**20))]
+    return lzma.compress(data, format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, filters=filters)
 
 
 def _failed(what: str) -> EnvironmentNotReady:
@@ -60,58 +88,33 @@ def _failed(what: str) -> EnvironmentNotReady:
     )
 
 
-class StreamCompressor:
-    """A tar stream (``.tar``) compressed into ``target`` as it is written; see the module doc.
+class _Piece:
+    """One compressed piece of the archive in its own file: a compressor process (or Python's
+    lzma when ``argv`` is None) fed from a queue by its own thread, so ``write`` never waits."""
 
-    ``add`` never waits for the compressor: chunks are queued and a feeder thread hands them
-    on, so results keep being collected while the compressor works.
-    """
-
-    def __init__(self, kind: str, target: Path) -> None:
-        if kind not in SUFFIXES:
-            raise ValueError(kind)
-        self._kind = kind
-        self._file = open(target, "wb")  # noqa: SIM115 - closed in close() / abort()
+    def __init__(self, kind: str, path: Path, argv: tuple[str, ...] | None, progressive: bool):
+        self.kind, self.path, self.progressive = kind, path, progressive
+        self._file = open(path, "wb")  # noqa: SIM115 - closed in close() / abort()
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._stop = False
         self._error: BaseException | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lzma: lzma.LZMAFile | None = None
-        argv = XZ_PROGRESSIVE if kind == "xz" else ZSTD
-        tool = shutil.which(argv[0])
-        if tool is not None:
-            self._sink: IO[bytes] = self._start((tool, *argv[1:]))
-        elif kind == "xz":
+        if argv is not None:
+            self._sink: IO[bytes] = self._start(argv)
+        else:
             self._lzma = lzma.LZMAFile(self._file, "wb", filters=_PY_LZMA2)  # noqa: SIM115
             self._sink = self._lzma  # type: ignore[assignment]
-        else:
-            self._file.close()
-            target.unlink(missing_ok=True)
-            raise EnvironmentNotReady(
-                "zstd is not installed", "install it (apt-get install zstd) or use --compression xz"
-            )
         self._feeder = threading.Thread(target=self._feed, name="compress-feeder", daemon=True)
         self._feeder.start()
-        self.tar = tarfile.open(  # noqa: SIM115 - closed in close()
-            fileobj=self,  # type: ignore[call-overload]
-            mode="w|",
-            format=tarfile.PAX_FORMAT,
-        )
 
-    # tarfile writes its stream here
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> None:
         if self._error is not None:
-            raise _failed(self._kind) from self._error
+            raise _failed(self.kind) from self._error
         with self._cond:
-            self._chunks.append(bytes(data))
+            self._chunks.append(data)
             self._cond.notify()
-        return len(data)
-
-    def add(self, name: str, data: bytes, mtime: float) -> None:
-        info = tarfile.TarInfo(name)
-        info.size, info.mtime, info.mode = len(data), int(mtime), 0o644
-        self.tar.addfile(info, io.BytesIO(data))
 
     def _start(self, argv: tuple[str, ...]) -> IO[bytes]:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._file, bufsize=0)
@@ -128,10 +131,17 @@ class StreamCompressor:
                     return  # close() takes what is left
                 chunk = self._chunks.popleft()
             try:
-                self._sink.write(chunk)
+                self._write_all(chunk)
             except BaseException as exc:  # the compressor died: close() reports it
                 self._error = exc
                 return
+
+    def _write_all(self, data: bytes) -> None:
+        """A pipe takes what fits: an unbuffered write may be partial, so write the rest."""
+        view = memoryview(data)
+        while view:
+            n = self._sink.write(view)
+            view = view[n if n is not None else len(view) :]
 
     def _finish(self) -> None:
         """Close the current compressor's input and check that it ended well."""
@@ -142,25 +152,27 @@ class StreamCompressor:
         assert proc.stdin is not None
         proc.stdin.close()
         if proc.wait() != 0:
-            raise _failed(f"{self._kind} (exit status {proc.returncode})")
+            raise _failed(f"{self.kind} (exit status {proc.returncode})")
 
     def close(self) -> None:
-        self.tar.close()
         with self._cond:
             self._stop = True
             self._cond.notify()
         self._feeder.join()
         if self._error is not None:
-            raise _failed(self._kind) from self._error
+            raise _failed(self.kind) from self._error
         backlog = b"".join(self._chunks)
         self._chunks.clear()
         try:
-            if self._kind == "xz" and self._procs and len(backlog) >= MT_BACKLOG:
+            threaded = self.kind == "xz" and self.progressive and self._lzma is None
+            if threaded and len(backlog) >= MT_BACKLOG:
                 self._finish()
-                self._sink = self._start(threaded_xz_argv(len(backlog)))
-            self._sink.write(backlog)
+                tool = self._procs[-1].args[0]  # type: ignore[index]
+                argv = threaded_xz_argv(len(backlog), BACKLOG_MIN_BLOCK)
+                self._sink = self._start((tool, *argv[1:]))
+            self._write_all(backlog)
         except OSError as exc:
-            raise _failed(self._kind) from exc
+            raise _failed(self.kind) from exc
         self._finish()
         self._file.close()
 
@@ -173,3 +185,70 @@ class StreamCompressor:
             proc.wait()
         self._feeder.join(timeout=5)
         self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class StreamCompressor:
+    """A tar archive written into ``target`` member by member, compressed as it comes; see
+    the module doc. ``add`` never waits for a compressor."""
+
+    def __init__(self, kind: str, target: Path) -> None:
+        if kind not in SUFFIXES:
+            raise ValueError(kind)
+        self._kind, self._target = kind, target
+        argv = XZ_PROGRESSIVE if kind == "xz" else ZSTD
+        self._tool = shutil.which(argv[0])
+        if self._tool is None and kind != "xz":
+            raise EnvironmentNotReady(
+                "zstd is not installed", "install it (apt-get install zstd) or use --compression xz"
+            )
+        self._large: list[_Piece] = []
+        self._rest = _Piece(kind, self._piece_path("rest"), self._argv(argv), progressive=True)
+
+    def _argv(self, argv: tuple[str, ...]) -> tuple[str, ...] | None:
+        return None if self._tool is None else (self._tool, *argv[1:])
+
+    def _piece_path(self, label: str) -> Path:
+        return self._target.with_name(f"{self._target.name}.{label}")
+
+    def add(self, name: str, data: bytes, mtime: float) -> None:
+        raw = tar_members([(name, data, mtime)])
+        if self._kind == "xz" and self._tool is not None and len(raw) >= LARGE_MEMBER:
+            path = self._piece_path(f"large{len(self._large)}")
+            piece = _Piece(self._kind, path, self._argv(threaded_xz_argv(len(raw))), False)
+            self._large.append(piece)
+            piece.write(raw)
+        else:
+            self._rest.write(raw)
+
+    def _compress_head(self, head: bytes) -> bytes:
+        if self._kind == "xz":
+            return _lzma_small(head)
+        assert self._tool is not None
+        proc = subprocess.run((self._tool, *ZSTD[1:]), input=head, capture_output=True)
+        if proc.returncode != 0:
+            raise _failed(f"zstd (exit status {proc.returncode})")
+        return proc.stdout
+
+    def close(self, head: list[tuple[str, bytes, float]] | None = None) -> None:
+        """End the tar stream; write ``head`` (name, data, mtime) first, then every piece."""
+        self._rest.write(_END_OF_ARCHIVE)
+        pieces = [*self._large, self._rest]
+        try:
+            for piece in pieces:
+                piece.close()
+            with open(self._target, "wb") as out:
+                if head:
+                    out.write(self._compress_head(tar_members(head)))
+                for piece in pieces:
+                    with open(piece.path, "rb") as src:
+                        shutil.copyfileobj(src, out, 2**20)
+        except OSError as exc:
+            raise _failed(self._kind) from exc
+        finally:
+            for piece in pieces:
+                piece.path.unlink(missing_ok=True)
+
+    def abort(self) -> None:
+        for piece in [*self._large, self._rest]:
+            piece.abort()

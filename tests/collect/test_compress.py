@@ -1,5 +1,6 @@
-"""The streamed compressor: progressive xz, a threaded xz for a large backlog (a second .xz
-stream in the same file), Python's lzma without the xz tool, and a compressor that dies."""
+"""The streamed compressor: progressive xz, a threaded xz for a large member (its own piece,
+started at once) and for a large backlog (a second .xz stream), the head members first,
+Python's lzma without the xz tool, and a compressor that dies."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from multiarc.collect import compress
-from multiarc.collect.compress import StreamCompressor, threaded_xz_argv
+from multiarc.collect.archive import read_archive
+from multiarc.collect.compress import StreamCompressor, _Piece, threaded_xz_argv
 
 from multiarc.errors import EnvironmentNotReady
 from tests.collect.conftest import extract_all
@@ -26,11 +28,14 @@ def _members() -> dict[str, bytes]:
     return {"top/a.txt": b"hello\n", "top/log.txt": log.encode(), "top/empty": b""}
 
 
-def _write(kind: str, target: Path, members: dict[str, bytes]) -> None:
+def _write(
+    kind: str, target: Path, members: dict[str, bytes], head: dict[str, bytes] | None = None
+) -> None:
     comp = StreamCompressor(kind, target)
     for name, data in members.items():
         comp.add(name, data, 0)
-    comp.close()
+    comp.close([(n, d, 0) for n, d in (head or {}).items()])
+    assert not list(target.parent.glob(target.name + ".*"))  # no side files left
 
 
 def _xz_streams(path: Path) -> int:
@@ -59,23 +64,70 @@ def test_large_backlog_goes_to_a_threaded_second_stream(
         pytest.skip("xz is not installed")
     monkeypatch.setattr(compress, "MT_BACKLOG", 1)  # everything queued at close is "large"
     started: list[tuple[str, ...]] = []
-    real_start = StreamCompressor._start
+    real_start = _Piece._start
 
-    def spy(self: StreamCompressor, argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    def spy(self: _Piece, argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
         started.append(argv)
         return real_start(self, argv)
 
-    monkeypatch.setattr(StreamCompressor, "_start", spy)
+    monkeypatch.setattr(_Piece, "_start", spy)
     members = _members()
     target = tmp_path / "b.tar.xz"
     # A feeder that never feeds: everything written is still queued when close() comes.
-    monkeypatch.setattr(StreamCompressor, "_feed", lambda self: None)
+    monkeypatch.setattr(_Piece, "_feed", lambda self: None)
     _write("xz", target, members)
     assert started[0][1] == "-T1" and any(a.startswith("--block-size=") for a in started[1])
     assert _xz_streams(target) == 2  # two concatenated streams, read as one
     assert extract_all(target) == members
     with tarfile.open(target, "r:xz") as tar:
         assert tar.getnames() == list(members)
+
+
+def test_head_first_and_large_member_in_its_own_threaded_stream(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("xz") is None:
+        pytest.skip("xz is not installed")
+    monkeypatch.setattr(compress, "LARGE_MEMBER", 64 * 1024)
+    monkeypatch.setattr(compress, "MT_MIN_BLOCK", 64 * 1024)
+    monkeypatch.setattr(compress, "_cpus", lambda: 2)
+    started: list[tuple[str, ...]] = []
+    real_start = _Piece._start
+
+    def spy(self: _Piece, argv: tuple[str, ...]):  # type: ignore[no-untyped-def]
+        started.append(argv)
+        return real_start(self, argv)
+
+    monkeypatch.setattr(_Piece, "_start", spy)
+    members = _members()  # log.txt (~200 kB) is "large" here
+    head = {"top/summary.txt": b"summary\n", "top/manifest.json": b"{}"}
+    target = tmp_path / "h.tar.xz"
+    comp = StreamCompressor("xz", target)
+    for name, data in members.items():
+        comp.add(name, data, 0)
+        if name == "top/log.txt":  # started as soon as the member is there, before close()
+            assert len(started) == 2 and "-T2" in started[1], started
+    comp.close([(n, d, 0) for n, d in head.items()])
+    assert _xz_streams(target) == 3  # head, the large member, the rest
+    order = [*head, "top/log.txt", "top/a.txt", "top/empty"]
+    assert list(extract_all(target)) == order
+    assert extract_all(target) == {**head, **members}
+    listing = subprocess.run(["tar", "-tJf", str(target)], capture_output=True, text=True)
+    assert listing.stdout.split() == order
+    with tarfile.open(target, "r:xz") as tar:
+        assert tar.getnames() == order
+    assert not list(tmp_path.glob("h.tar.xz.*"))
+    # --inspect reads the head of this three-stream file
+    assert read_archive(target) == ("summary\n", {})
+
+
+def test_zstd_head_first(tmp_path: Path) -> None:
+    if shutil.which("zstd") is None:
+        pytest.skip("zstd is not installed")
+    members = _members()
+    target = tmp_path / "z.tar.zst"
+    _write("zstd", target, members, {"top/summary.txt": b"s"})
+    assert list(extract_all(target)) == ["top/summary.txt", *members]
 
 
 def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -113,3 +165,24 @@ def test_dying_compressor_is_reported(tmp_path: Path, monkeypatch: pytest.Monkey
         comp.add("x", io.BytesIO(b"y" * 2**20).read(), 0)
         comp.close()
     comp.abort()
+
+
+def test_partial_pipe_writes_are_completed(tmp_path: Path) -> None:
+    """A pipe may take only part of a large write; the rest must follow, in order."""
+
+    class Trickle:
+        def __init__(self) -> None:
+            self.got = bytearray()
+
+        def write(self, data: memoryview) -> int:
+            taken = bytes(data[:1000])
+            self.got += taken
+            return len(taken)
+
+    piece = _Piece("xz", tmp_path / "p", None, progressive=False)
+    sink = Trickle()
+    piece._sink = sink  # type: ignore[assignment]
+    data = bytes(range(256)) * 50
+    piece._write_all(data)
+    assert bytes(sink.got) == data
+    piece.abort()

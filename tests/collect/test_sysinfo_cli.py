@@ -36,8 +36,19 @@ def test_real_machine_with_fake_gpu_tools(tmp_path: Path, fake_gpu_tools: Path) 
     archive, manifest, members, _ = run_cli("--output", str(out), "--timeout", "3")
     assert archive.parent == out and archive.name.startswith("multiarc-sysinfo-")
     top = archive.name.removesuffix(".tar.xz")
-    assert f"{top}/summary.txt" in members and f"{top}/manifest.json" in members
+    # summary.txt first, where a reader looks, then the manifest.
+    assert list(members)[:2] == [f"{top}/summary.txt", f"{top}/manifest.json"]
     files = by_name(manifest)
+    # Every other member is described by the manifest, with its size and sha256.
+    for member, data in list(members.items())[2:]:
+        name = member.removeprefix(f"{top}/")
+        if name.endswith(".stderr") and name.removesuffix(".stderr") in files:
+            entry = files[name.removesuffix(".stderr")]
+            assert entry["stderr_bytes"] == len(data)
+            assert entry["stderr_sha256"] == hashlib.sha256(data).hexdigest()
+        else:
+            assert files[name]["bytes"] == len(data), name
+            assert files[name]["sha256"] == hashlib.sha256(data).hexdigest(), name
 
     # Real collectors on this real Linux machine. A tool this machine lacks (pciutils and
     # procps are not everywhere) must be recorded as skipped, with the reason.
@@ -166,6 +177,7 @@ def test_zstd_and_inspect(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--inspect", str(archive)])
     assert result.exit_code == 0, result.output
     assert "BKC versions" in result.output and "pci/lspci-tv.txt" in result.output
+    assert result.output.startswith("multiarc support archive of ")
     as_json = CliRunner().invoke(main, ["--inspect", str(archive), "--json"])
     assert json.loads(as_json.output)["files"] == manifest["files"]
 
