@@ -146,7 +146,7 @@ def report(
     if fmt == "csv":
         from multiarc.evaluation.reports.csv_report import render_csv
 
-        text = render_csv(result.judgements, reference)
+        text = render_csv(result.judgements, reference, result.missing)
     elif fmt == "json":
         from multiarc.evaluation.reports.json_report import render_json
 

@@ -457,6 +457,12 @@ def _run_basic(
     )
     if any(j.reference is not None or j.verdict != Status.INFO for j in verdict.judgements):
         console.print(verdict_table(verdict.judgements, console))
+    for figure in verdict.missing:
+        console.print(
+            f"{figure.verdict}: {figure.category} {figure.subcategory} {figure.size}".rstrip()
+            + f" not measured ({figure.note})",
+            highlight=False,
+        )
     failed_steps = [s for s in steps if not s.ok and not s.skipped_reason]
     console.print(
         f"steps: {len(steps) - len(failed_steps)} ok, {len(failed_steps)} failed"
@@ -476,7 +482,9 @@ def _run_basic(
     code = verdict.exit_code
     if checks_mod.any_failed(checks) or failed_steps:
         code = max(code, 1)
-    if any(j.verdict == Status.FAIL for j in verdict.judgements):
+    if any(j.verdict == Status.FAIL for j in verdict.judgements) or any(
+        m.verdict == Status.FAIL for m in verdict.missing
+    ):
         code = max(code, 1)
     return code
 

@@ -39,7 +39,7 @@ from .html_report import write_html
 from .json_report import write_json
 from .markdown_report import write_markdown
 from .plots import plot_data, render_plots
-from .run_report import RunReport
+from .run_report import MissingFigure, RunReport, missing_figures
 
 prepare_html = plot_worker.warm_up
 
@@ -57,6 +57,7 @@ class RunVerdict:
     counts: dict[str, int]  # metric verdicts {"PASS": n, "WARN": n, "FAIL": n, "INFO": n}
     files: list[Path] = field(default_factory=list)
     summary: str = ""  # one line for the terminal
+    missing: list[MissingFigure] = field(default_factory=list)  # reference rows not measured
 
 
 def build_run_report(
@@ -71,8 +72,10 @@ def build_run_report(
     meta: dict[str, Any] | None = None,
 ) -> RunReport:
     """Judge the metrics and gather everything a writer needs."""
+    judgements = judge(metrics, reference, tolerance=tolerance, gpu_model=gpu_model)
     return RunReport(
-        judgements=judge(metrics, reference, tolerance=tolerance, gpu_model=gpu_model),
+        judgements=judgements,
+        missing=missing_figures(reference, judgements, steps) if reference is not None else [],
         checks=list(checks),
         steps=list(steps),
         problems=list(problems),
@@ -111,7 +114,7 @@ def write_report_files(
         else:
             images = partial(render_plots, data)
     files = [
-        write_csv(run_dir / CSV_NAME, report.judgements, reference),
+        write_csv(run_dir / CSV_NAME, report.judgements, reference, report.missing),
         write_json(run_dir / JSON_NAME, report),
     ]
     if markdown:
@@ -152,4 +155,5 @@ def write_run_reports(
         counts=report.counts,
         files=files,
         summary=report.summary_line(),
+        missing=report.missing,
     )

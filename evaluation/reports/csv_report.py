@@ -5,6 +5,8 @@ The first five columns are exactly what Intel's ``gen_evaluation_report.py`` wri
 figure as Python prints a float, the reference as written in reference_perf.csv, empty when
 there is none), so spreadsheets built on the original keep working. Then: ``Unit``,
 ``Ratio`` (measured / reference), ``% of Peak``, ``Verdict``, ``Devices``, ``Note``.
+Reference rows the run has no figure for come last, with ``Measured`` empty and a FAIL
+(its step ran and printed none) or SKIP (not part of the run) verdict.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from multiarc.evaluation.metric_names import ORIGINAL_REPORT_COLUMNS
 from multiarc.evaluation.model import Judgement
 from multiarc.evaluation.reference import Reference
 
+from .run_report import MissingFigure
+
 EXTRA_COLUMNS = ("Unit", "Ratio", "% of Peak", "Verdict", "Devices", "Note")
 COLUMNS = (*ORIGINAL_REPORT_COLUMNS, *EXTRA_COLUMNS)
 
@@ -30,7 +34,9 @@ def _reference_text(judgement: Judgement, reference: Reference | None) -> str:
 
 
 def csv_rows(
-    judgements: Iterable[Judgement], reference: Reference | None = None
+    judgements: Iterable[Judgement],
+    reference: Reference | None = None,
+    missing: Iterable[MissingFigure] = (),
 ) -> Iterable[list[str]]:
     yield list(COLUMNS)
     ref_texts: dict[tuple[tuple[str, str, str], float | None], str] = {}  # per key, not per row
@@ -53,17 +59,27 @@ def csv_rows(
             m.devices,
             j.note,
         ]
+    for f in missing:  # reference rows the run has no figure for: Measured left empty
+        yield [f.category, f.subcategory, f.size, "", f.reference_text, f.unit, "", "",
+               str(f.verdict), "", f.note]
 
 
-def render_csv(judgements: Iterable[Judgement], reference: Reference | None = None) -> str:
+def render_csv(
+    judgements: Iterable[Judgement],
+    reference: Reference | None = None,
+    missing: Iterable[MissingFigure] = (),
+) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(judgements, reference))
+    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(judgements, reference, missing))
     return buffer.getvalue()
 
 
 def write_csv(
-    path: Path, judgements: Iterable[Judgement], reference: Reference | None = None
+    path: Path,
+    judgements: Iterable[Judgement],
+    reference: Reference | None = None,
+    missing: Iterable[MissingFigure] = (),
 ) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f, lineterminator="\n").writerows(csv_rows(judgements, reference))
+        csv.writer(f, lineterminator="\n").writerows(csv_rows(judgements, reference, missing))
     return path

@@ -20,7 +20,8 @@ Schema (``schema_version`` 1; new keys may be added, existing ones keep their me
                  "skipped_reason", "error", "parse_problems", "ok"}],
       "metrics": [{"category", "subcategory", "size", "value", "unit", "devices", "step",
                    "verdict", "reference", "ratio", "pct_of_peak", "note"}],
-      "problems": [{"tool", "message", "line"}]
+      "problems": [{"tool", "message", "line"}],
+      "missing": [{"category", "subcategory", "size", "reference", "unit", "verdict", "note"}]
     }
 
 ``metrics`` keep the order of the CSV report (Intel's order for Intel's rows).
@@ -101,6 +102,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "problems": [
             {"tool": p.tool, "message": p.message, "line": p.line} for p in report.problems
         ],
+        "missing": [m.to_dict() for m in report.missing],
     }
 
 

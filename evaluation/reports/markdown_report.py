@@ -119,6 +119,16 @@ def render_markdown(report: RunReport) -> str:
         ],
         (_metric_row(r) for r in rows),
     )
+    if report.missing:
+        lines += ["", "## Reference figures not measured", ""]
+        lines += _table(
+            ["Category", "Subcategory", "Size", "Reference", "Unit", "Verdict", "Why"],
+            (
+                [m.category, m.subcategory, m.size, m.reference_text, m.unit,
+                 f"**{m.verdict}**" if m.verdict == "FAIL" else m.verdict, m.note]
+                for m in report.missing
+            ),
+        )
     if report.problems:
         lines += ["", "## What could not be read", ""]
         lines += [f"- {_cell(p)}" for p in report.problems]

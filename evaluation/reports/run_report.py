@@ -7,14 +7,46 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.judge import count_verdicts
 from multiarc.evaluation.model import CheckResult, Judgement, ParseProblem, Status, StepResult
+from multiarc.evaluation.reference import Reference, canonical_field, canonical_key
 
 from multiarc.devices import GpuModel
 
 # More metric rows than this (key x device) and report.html / report.md group across devices.
 MAX_ROWS = 400
 VERDICT_ORDER = (Status.FAIL, Status.WARN, Status.PASS, Status.INFO, Status.SKIP)
+
+
+@dataclass(frozen=True)
+class MissingFigure:
+    """A reference_perf.csv row the run gave no figure for.
+
+    FAIL when a step that should have printed it ran (and crashed, timed out or printed a
+    truncated output); SKIP when its step was skipped or not part of the run (e.g.
+    ``--skip-ccl``, one GPU and so no P2P, or a bare detail log without step records).
+    """
+
+    category: str
+    subcategory: str
+    size: str
+    reference: float
+    reference_text: str  # as written in reference_perf.csv
+    unit: str
+    verdict: Status
+    note: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "category": self.category,
+            "subcategory": self.subcategory,
+            "size": self.size,
+            "reference": self.reference,
+            "unit": self.unit,
+            "verdict": str(self.verdict),
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -30,6 +62,7 @@ class RunReport:
     reference_rows: int = 0
     gpu_model: GpuModel | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    missing: list[MissingFigure] = field(default_factory=list)
     generated_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
@@ -82,6 +115,7 @@ class RunReport:
             any(c.status is Status.FAIL for c in self.checks)
             or bool(self.failed_steps)
             or self.counts[str(Status.FAIL)] > 0
+            or any(m.verdict is Status.FAIL for m in self.missing)
         )
 
     @property
@@ -108,6 +142,9 @@ class RunReport:
             text += f", {len(self.checks)} check(s), {failed} failed"
         if self.steps:
             text += f", {len(self.steps)} step(s), {len(self.failed_steps)} failed"
+        if self.missing:
+            lost = sum(m.verdict is Status.FAIL for m in self.missing)
+            text += f", {len(self.missing)} reference figure(s) not measured ({lost} FAIL)"
         return text
 
 
@@ -145,6 +182,78 @@ class MetricRow:
     def pct_of_peak(self) -> float | None:
         pct, value = self.first.pct_of_peak, self.first.metric.value
         return pct * self.mean / value if pct is not None and value else None
+
+
+def _steps_for(category: str, subcategory: str) -> tuple[str, ...]:
+    """Name prefixes of the steps of ``multiarc-eval basic`` that print a key's figure
+    (``category`` and ``subcategory`` in :func:`canonical_field` form)."""
+    c = canonical_field
+    if category == c(names.P2P):
+        if subcategory == c(names.P2P_BI_WRITE):
+            return ("ze_peer-bidir-write-",)
+        if subcategory == c(names.P2P_BI_READ):
+            return ("ze_peer-bidir-read-",)
+        return ("ze_peer-",)
+    if category == c(names.MEMORY_BW):
+        return ("ze_peak-global_bw",) if subcategory == c(names.D2D) else ("ze_peak-transfer_bw",)
+    if category == c(names.GEMM):
+        return (f"gemm-{subcategory}-",)
+    if category == c(names.CCL):
+        return (f"1ccl-{subcategory}",)
+    return ()
+
+
+def missing_figures(
+    reference: Reference, judgements: Sequence[Judgement], steps: Sequence[StepResult]
+) -> list[MissingFigure]:
+    """The reference rows without any measured figure, with why (see :class:`MissingFigure`)."""
+    measured = {canonical_key(j.metric.key) for j in judgements}
+    missing = []
+    for entry in reference:
+        if entry.value is None or canonical_key(entry.key) in measured:
+            continue
+        prefixes = _steps_for(*canonical_key(entry.key)[:2])
+        # Unidirectional P2P comes from the plain `ze_peer -s S -d D` runs only.
+        mine = [
+            s
+            for s in steps
+            if prefixes
+            and s.name.lower().startswith(prefixes)
+            and not (prefixes == ("ze_peer-",) and "-bidir-" in s.name)
+        ]
+        ran = [s for s in mine if not s.skipped_reason]
+        if ran:
+            verdict = Status.FAIL
+            what = []
+            for s in ran:
+                if s.timed_out:
+                    state = "timed out"
+                elif s.exit_code != 0:
+                    state = s.error or f"exit {s.exit_code}"
+                else:
+                    state = "; ".join(s.parse_problems[:2]) or "no such figure in its output"
+                what.append(f"{s.name}: {state}")
+            note = "no figure: " + " / ".join(what[:3]) + (" ..." if len(what) > 3 else "")
+        elif mine:
+            verdict = Status.SKIP
+            note = f"not measured: {mine[0].name} {mine[0].skipped_reason}"
+        else:
+            verdict = Status.SKIP
+            note = "not measured: no step of this run prints it"
+        unit = names.UNIT_TOPS if canonical_field(entry.category) == names.GEMM else names.UNIT_GBPS
+        missing.append(
+            MissingFigure(
+                entry.category,
+                entry.subcategory,
+                entry.size,
+                entry.value,
+                entry.text,
+                unit,
+                verdict,
+                note,
+            )
+        )
+    return missing
 
 
 _RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.INFO: 3, Status.SKIP: 4}
