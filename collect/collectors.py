@@ -8,6 +8,7 @@ multiarc's own install logs, state and last evaluation results.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -59,6 +60,15 @@ def _drm_cards(ctx: Context) -> str:
 def _dri_tree(ctx: Context) -> str:
     """Names under /sys/kernel/debug/dri, like `tree` (debugfs: root only, mounted)."""
     base = ctx.path("/sys/kernel/debug/dri")
+    debugfs = ctx.path("/sys/kernel/debug")
+    try:
+        unmounted = debugfs.is_dir() and not any(debugfs.iterdir())
+    except OSError:  # not readable without root: os.listdir below says so
+        unmounted = False
+    if unmounted:
+        raise FileNotFoundError(
+            errno.ENOENT, "debugfs is not mounted (mount -t debugfs none /sys/kernel/debug)"
+        )
     os.listdir(base)  # raises PermissionError / FileNotFoundError: recorded as the reason
     lines = [str(base)]
     for folder, dirs, files in os.walk(base):
@@ -130,10 +140,10 @@ def build_collectors(ctx: Context) -> list[Collector]:
     since = bkc.last_install(ctx) if ctx.since_install else None
     dmesg_argv = ("dmesg",) if since is None else ("dmesg", "--since", since.local())
     kernel_items: list[Command | CopyFile | Generate] = [
-        Command("kernel/uname.txt", ("uname", "-a"), QUICK),
+        Command("kernel/uname.txt", ("uname", "-a"), QUICK, version_argv=("uname", "--version")),
         CopyFile("kernel/cmdline.txt", Path("/proc/cmdline")),
         CopyFile("kernel/modules.txt", Path("/proc/modules")),
-        Command("kernel/lsmod.txt", ("lsmod",), QUICK),
+        Command("kernel/lsmod.txt", ("lsmod",), QUICK),  # kmod's lsmod has no --version
         Command(
             "kernel/dmesg.txt",
             dmesg_argv,
@@ -151,6 +161,8 @@ def build_collectors(ctx: Context) -> list[Collector]:
                 "kernel/journal-since-install.txt",
                 ("journalctl", "--no-pager", "--since", since.local()),
                 SLOW,
+                needs_root=True,  # or the systemd-journal group: else only the user's own
+                version_argv=("journalctl", "--version"),
             ),
             Generate(
                 "kernel/dmesg-firmware-lines.txt",
@@ -164,7 +176,7 @@ def build_collectors(ctx: Context) -> list[Collector]:
             "cpu",
             (
                 Generate("cpu/scaling_governor.txt", _governors, "scaling governor of every CPU"),
-                Command("cpu/lscpu.txt", ("lscpu",), QUICK),
+                Command("cpu/lscpu.txt", ("lscpu",), QUICK, version_argv=("lscpu", "--version")),
                 Command("cpu/numactl-hardware.txt", ("numactl", "--hardware"), QUICK),
                 Generate("cpu/numa-nodes.txt", _numa, "NUMA nodes from sysfs"),
                 Generate("cpu/probes.json", _cpu_summary, "cpu and memory probes"),
@@ -173,7 +185,7 @@ def build_collectors(ctx: Context) -> list[Collector]:
         Collector(
             "memory",
             (
-                Command("memory/free.txt", ("free", "-h"), QUICK),
+                Command("memory/free.txt", ("free", "-h"), QUICK, version_argv=("free", "-V")),
                 CopyFile("memory/meminfo.txt", Path("/proc/meminfo")),
             ),
         ),
@@ -198,7 +210,12 @@ def build_collectors(ctx: Context) -> list[Collector]:
                     needs_root=True,
                     version_argv=("dmidecode", "--version"),
                 ),
-                Command("firmware/dpkg-libze.txt", ("dpkg-query", "-W", "libze*"), QUICK),
+                Command(
+                    "firmware/dpkg-libze.txt",
+                    ("dpkg-query", "-W", "libze*"),
+                    QUICK,
+                    version_argv=("dpkg-query", "--version"),
+                ),
                 Command("firmware/lib-firmware-xe.txt", ("ls", "-l", "/lib/firmware/xe"), QUICK),
             ),
         ),
@@ -210,7 +227,7 @@ def build_collectors(ctx: Context) -> list[Collector]:
                 CopyFile("system/hosts.txt", Path("/etc/hosts")),
                 CopyTree("system/apt.conf.d", Path("/etc/apt/apt.conf.d"), "*", 100, 2**20),
                 Generate("system/proxy-env.txt", _proxy_settings, "proxy variables"),
-                Command("system/ip-addr.txt", ("ip", "addr"), QUICK),
+                Command("system/ip-addr.txt", ("ip", "addr"), QUICK, version_argv=("ip", "-V")),
             ),
         ),
         Collector("gpu", tuple(gpu_items)),

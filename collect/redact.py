@@ -23,6 +23,12 @@ from multiarc.collect.context import Context
 # scheme://user:password@host  (also user-only: scheme://token@host)
 _URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<cred>[^\s/@'\"]+)@")
 _PROXY_NAMES = re.compile(r"proxy", re.IGNORECASE)
+# proxy_user / proxy_password settings (wgetrc, curlrc-like files, environment variables)
+_PROXY_SETTING = re.compile(
+    r"\bproxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)\b\s*[=:]?\s*[\"']?([^\s\"';]+)",
+    re.IGNORECASE,
+)
+_PROXY_SETTING_NAME = re.compile(r"proxy[_-]?(?:user|pass)", re.IGNORECASE)
 
 _MAC = re.compile(
     r"(?<![\w:-])(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
@@ -65,13 +71,20 @@ DMI_ID_FILES = (
     "board_asset_tag",
     "chassis_asset_tag",
 )
-PROXY_CONFIG_FILES = ("etc/environment", "etc/apt/apt.conf", "etc/wgetrc", "etc/profile")
+PROXY_CONFIG_FILES = (
+    "etc/environment",
+    "etc/apt/apt.conf",
+    "etc/wgetrc",
+    "etc/profile",
+    "etc/bash.bashrc",
+)
 PROXY_CONFIG_DIRS = ("etc/apt/apt.conf.d", "etc/profile.d", "etc/systemd/system/docker.service.d")
 
 
 def _credentials_in(text: str) -> set[str]:
-    """User and password parts of every URL credential in the text."""
-    found: set[str] = set()
+    """User and password parts of every URL credential and proxy_user/proxy_password
+    setting in the text."""
+    found: set[str] = {m.group(1) for m in _PROXY_SETTING.finditer(text)}
     for m in _URL_CREDENTIALS.finditer(text):
         user, _, password = m.group("cred").partition(":")
         if password:
@@ -85,7 +98,9 @@ def proxy_secrets(ctx: Context) -> set[str]:
     """Credentials of proxy URLs in the environment and the usual proxy config files."""
     secrets: set[str] = set()
     for key, value in ctx.environ.items():
-        if _PROXY_NAMES.search(key):
+        if _PROXY_SETTING_NAME.search(key):  # PROXY_PASSWORD=..., proxy_user=...
+            secrets.add(value)
+        elif _PROXY_NAMES.search(key):
             secrets |= _credentials_in(value)
     files = [ctx.path("/" + f) for f in PROXY_CONFIG_FILES]
     for folder in PROXY_CONFIG_DIRS:

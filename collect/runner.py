@@ -133,6 +133,8 @@ def _unreadable_reason(exc: OSError, ctx: Context) -> str:
     if isinstance(exc, PermissionError) and not ctx.is_root:
         return f"permission denied ({_ROOT_HINT})"
     if isinstance(exc, FileNotFoundError):
+        if exc.filename is None and exc.strerror:
+            return exc.strerror  # a generator said why
         return "not present on this system"
     return f"unreadable: {exc.strerror or exc}"
 

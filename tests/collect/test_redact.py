@@ -24,6 +24,8 @@ UUID = "4c4c4544-0042-3510-8052-b7c04f4b3332"
 USER = "plantuser"
 APT_PASSWORD = "Pr0xyPa55w0rd"
 ENV_PASSWORD = "EnvS3cretPw"
+WGET_PASSWORD = "W9etPa55wd"  # proxy_password in /etc/wgetrc (not collected, seen in a log)
+VAR_PASSWORD = "VarPa55wd"  # PROXY_PASSWORD in the environment
 SECRETS = (
     HOST,
     IP4,
@@ -34,6 +36,8 @@ SECRETS = (
     USER,
     APT_PASSWORD,
     ENV_PASSWORD,
+    WGET_PASSWORD,
+    VAR_PASSWORD,
     "proxyuser",
     "envuser",
 )
@@ -56,10 +60,14 @@ def planted_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (etc / "apt/apt.conf.d/90proxy").write_text(
         f'Acquire::http::Proxy "http://proxyuser:{APT_PASSWORD}@proxy.example:3128/";\n'
     )
+    (etc / "wgetrc").write_text(
+        f"use_proxy = on\nproxy_user = wuser\nproxy_password = {WGET_PASSWORD}\n"
+    )
     logs = root / "var/log/multiarc"
     logs.mkdir(parents=True)
     (logs / "install-20250101_120000.log").write_text(
         f"install started by {USER} on {HOST} ({IP4}); proxy password {APT_PASSWORD}\n"
+        f"wget --proxy-password={WGET_PASSWORD} ...; env PROXY_PASSWORD={VAR_PASSWORD}\n"
         "libze1 1.21.9.0-1136~25.04 installed\n"
     )
     bin_dir = tmp_path / "bin"
@@ -91,6 +99,7 @@ def planted_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     )
     monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
     monkeypatch.setenv("https_proxy", f"http://envuser:{ENV_PASSWORD}@proxy.example:3128")
+    monkeypatch.setenv("PROXY_PASSWORD", VAR_PASSWORD)
     return root
 
 
@@ -140,13 +149,16 @@ def test_redact_removes_every_planted_secret(planted_root: Path, tmp_path: Path)
 def test_proxy_password_removed_without_redact(planted_root: Path, tmp_path: Path) -> None:
     _, members = collect(planted_root, tmp_path / "out")
     blob = b"\n".join(members.values())
-    for secret in (APT_PASSWORD, ENV_PASSWORD, "proxyuser", "envuser"):
+    for secret in (APT_PASSWORD, ENV_PASSWORD, WGET_PASSWORD, VAR_PASSWORD, "proxyuser", "envuser"):
         assert secret.encode() not in blob, secret
     top = next(iter(members)).split("/")[0]
     apt = members[f"{top}/system/apt.conf.d/90proxy"].decode()
     assert apt == 'Acquire::http::Proxy "http://<redacted>@proxy.example:3128/";\n'
     env = members[f"{top}/system/proxy-env.txt"].decode()
     assert "https_proxy=http://<redacted>@proxy.example:3128" in env
+    assert "PROXY_PASSWORD=<redacted>" in env
+    log = members[f"{top}/multiarc/install-logs/install-20250101_120000.log"].decode()
+    assert "--proxy-password=<redacted>" in log  # learned from /etc/wgetrc
     # Unredacted archives keep the other facts.
     assert HOST.encode() in members[f"{top}/system/hosts.txt"]
     assert SERIAL.encode() in members[f"{top}/firmware/dmidecode.txt"]
