@@ -12,8 +12,24 @@ import importlib
 import click
 
 EPILOG = """\b
-Exit codes: 0 all pass, 1 a check or metric failed, 2 usage or input error,
-3 environment not ready (tools or GPUs missing).
+Examples:
+  multiarc-eval quick                      # device checks, in seconds
+  sudo multiarc-eval basic --performance-mode --pairs all
+  multiarc-eval basic --replay tests/recordings/b60x4   # a RECORDING, no GPU needed
+  multiarc-eval report results/20250101_120000 --format html
+  multiarc-eval report benchmark_detail_log.txt --reference reference_perf.csv
+  multiarc-eval compare results/BEFORE results/AFTER
+
+\b
+Verdicts: PASS at most --tolerance (10 %) below the reference, WARN within
+twice that, FAIL below; INFO with no reference row; a figure above the GPU's
+theoretical peak is FAIL (e.g. D2D without NEOReadDebugKeys=1).
+
+\b
+Exit codes: 0 all pass (WARN allowed), 1 a check, step or metric failed,
+2 usage or input error (bad option, malformed reference CSV), 3 environment
+not ready (no Intel GPU, tools missing, not root for --performance-mode),
+130 interrupted (settings restored).
 """
 
 

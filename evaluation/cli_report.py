@@ -60,7 +60,32 @@ def _emit(text: str, output: str | None, default_file: Path | None) -> None:
     click.echo(f"wrote {target}", err=True)
 
 
-@click.command("report")
+REPORT_EPILOG = """\b
+Examples:
+  multiarc-eval report results/20250101_120000                 # CSV to stdout
+  multiarc-eval report results/20250101_120000 --format html   # its report.html
+  multiarc-eval report old/benchmark_detail_log.txt --reference reference_perf.csv
+  multiarc-eval report report.json --format md -o report.md --tolerance 5
+
+\b
+Exit codes: 0 nothing failed (WARN allowed), 1 a metric, check or step
+failed, 2 bad input (missing or unreadable PATH, malformed reference CSV,
+unknown --gpu): one 'error:' line and a hint, and nothing is written.
+"""
+
+COMPARE_EPILOG = """\b
+Examples:
+  multiarc-eval compare results/20250101_120000 results/20250301_090000
+  multiarc-eval compare before/benchmark_detail_log.txt after/ --tolerance 5
+  multiarc-eval compare A B --format csv > change.csv
+
+\b
+Exit codes: 0 no regression, 1 a metric regressed beyond the tolerance,
+2 bad input.
+"""
+
+
+@click.command("report", epilog=REPORT_EPILOG)
 @click.argument("path", type=_PATH_ARG)
 @click.option(
     "--reference",
@@ -113,8 +138,6 @@ def report(
     PATH is a results folder (results/<YYYYmmdd_HHMMSS>/), its report.json, or a
     benchmark_detail_log.txt from Intel's platform_basic_evaluation.sh. Its checks and
     steps are kept; its metrics are judged against the reference.
-
-    Exit 0 if nothing failed, 1 if a metric, check or step failed, 2 for bad input.
     """
     from multiarc.evaluation.reports.api import build_run_report
 
@@ -214,7 +237,7 @@ def _print_compare_table(table: Any, label_a: str, label_b: str, tolerance: floa
     Console(width=max(120, Console().width)).print(out)
 
 
-@click.command("compare")
+@click.command("compare", epilog=COMPARE_EPILOG)
 @click.argument("run_a", type=_PATH_ARG)
 @click.argument("run_b", type=_PATH_ARG)
 @click.option(
@@ -237,7 +260,7 @@ def compare(run_a: Path, run_b: Path, tolerance: float, fmt: str) -> None:
 
     RUN_A and RUN_B are results folders, report.json files or benchmark_detail_log.txt
     files. Metrics are matched by key and devices; a figure worse in B by more than the
-    tolerance is a regression. Exit 1 if any regressed, 2 for bad input.
+    tolerance is a regression.
     """
     from multiarc.evaluation.reports.compare import REGRESSION, change_counts, compare_metrics
 

@@ -107,7 +107,40 @@ def _exit(code: int) -> NoReturn:
 # ----------------------------------------------------------------------------- quick
 
 
-@click.command("quick")
+QUICK_EPILOG = """\b
+Examples:
+  multiarc-eval quick
+  multiarc-eval quick --json > checks.json
+  multiarc-eval quick --replay tests/recordings/b60x4-two-visible   # a RECORDING
+
+\b
+Exit codes: 0 no check FAILed (WARN allowed), 1 a check FAILed,
+2 usage error, 3 no supported Intel GPU or no lspci (environment not ready).
+"""
+
+BASIC_EPILOG = """\b
+Examples:
+  multiarc-eval basic                              # Intel's steps, GPU 0 and pair 0-1
+  sudo multiarc-eval basic --performance-mode --devices all --pairs all
+  multiarc-eval basic --reference reference_perf.csv --tolerance 5
+  multiarc-eval basic --replay tests/recordings/b60x4 --output /tmp/results
+
+\b
+Writes results/<YYYYmmdd_HHMMSS>/: steps/NN-<step>.log (one raw log per step),
+benchmark_detail_log.txt (the original's order and content), steps.json,
+checks.json, meta.json, the oneCCL CSVs, benchmark_report.csv, report.json,
+report.html. Re-judge later with `multiarc-eval report`.
+
+\b
+Exit codes: 0 all pass (WARN allowed), 1 a check, step or metric FAILed
+(a crashed or timed-out tool, a figure below tolerance or above the peak, a
+reference figure not measured), 2 usage or input error (bad option, malformed
+reference CSV: nothing runs), 3 environment not ready (no GPU, tools missing,
+not root for --performance-mode), 130 interrupted (settings restored).
+"""
+
+
+@click.command("quick", epilog=QUICK_EPILOG)
 @click.option(
     "--replay",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -117,10 +150,8 @@ def _exit(code: int) -> NoReturn:
 @reports_errors
 def quick(replay: Path | None, as_json: bool) -> None:
     """Device checks only, in seconds: GPU count (lspci, xe, sycl-ls, xpu-smi), PCIe link,
-    BAR size, intel_iommu=off, kernel, GuC/HuC firmware, oneAPI.
-
-    Exit 0 when nothing FAILs (WARN allowed), 1 when a check FAILs, 3 when there is no
-    Intel GPU (or no lspci) to check.
+    BAR size, intel_iommu=off, kernel, GuC/HuC firmware, oneAPI. Each check is PASS, WARN,
+    FAIL or SKIP with a one-line reason and what to do.
     """
     console = make_console()
     with open_target(replay) as target:
@@ -184,7 +215,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-@click.command("basic")
+@click.command("basic", epilog=BASIC_EPILOG)
 @click.option(
     "--replay",
     type=click.Path(path_type=Path, exists=True, file_okay=False),
@@ -229,11 +260,11 @@ def _now() -> str:
 )
 @click.option(
     "--tolerance",
-    type=click.FloatRange(min=0, max=100),
+    type=click.FloatRange(0, 50, max_open=True),
     default=10.0,
     show_default=True,
     metavar="PCT",
-    help="Below the reference by more than this percentage is FAIL.",
+    help="PASS within PCT below the reference, WARN within twice PCT, FAIL below that.",
 )
 @click.option("--skip-ccl", is_flag=True, help="Skip the three oneCCL (mpirun) benchmarks.")
 @click.option(
@@ -258,10 +289,8 @@ def basic(
     """The quick checks, then every benchmark of Intel's platform_basic_evaluation.sh
     (sycl-ls, xpu-smi, ze_peer, ze_peak, matrix_mul_mkl, oneCCL), each with its own timeout
     and raw log; writes results/<YYYYmmdd_HHMMSS>/ with benchmark_detail_log.txt, steps.json,
-    benchmark_report.csv, report.json and report.html.
-
-    Exit 0 when everything passes, 1 when a check, step or metric FAILs, 2 on bad input
-    (e.g. a malformed --reference), 3 when the environment is not ready.
+    benchmark_report.csv, report.json and report.html. One failing or hanging tool never
+    stops the rest.
     """
     from multiarc.evaluation.reference import load_reference
 

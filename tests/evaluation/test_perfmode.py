@@ -145,3 +145,55 @@ def test_interrupted_basic_restores_everything(
     assert {s["name"]: s["skipped_reason"] for s in steps}["gemm-int8-c0"] == (
         "not run: interrupted"
     )
+
+
+@pytest.mark.parametrize(
+    ("host", "exit_code"),
+    [("b60x2", 0), ("b60x4-faults", 1)],  # a clean run; one with a hung and a crashed tool
+)
+def test_basic_restores_after_success_and_failure(
+    copied_recording, tmp_path: Path, host: str, exit_code: int
+) -> None:
+    """`basic --performance-mode` through the CLI: set before the first benchmark, restored
+    after the last one whatever the run's outcome, and recorded in meta.json."""
+    root = copied_recording(host) / "root"
+    log = tmp_path / "calls.jsonl"
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        [
+            "basic",
+            "--replay",
+            str(RECORDINGS / host),
+            "--performance-mode",
+            "--perf-root",
+            str(root),
+            "--output",
+            str(out),
+            "--skip-ccl",
+            "--timeout-scale",
+            "0.004",
+        ],
+        env={CALL_LOG_ENV: str(log)},
+        catch_exceptions=False,
+    )
+    assert result.exit_code == exit_code, result.output
+    assert governors(root) == ["powersave"] * CPUS and biases(root) == ["6"] * CPUS
+    gpus = 2 if host == "b60x2" else 4
+    calls = frequency_calls(log)
+    locked = [c for c in calls if c[-1] == "2400,2400"]
+    restored = [c for c in calls if c[-1] == "400,2400"]
+    assert (
+        sorted(c[2] for c in locked)
+        == sorted(c[2] for c in restored)
+        == [str(n) for n in range(gpus)]
+    )
+    assert calls.index(locked[-1]) < calls.index(restored[0])  # all locked, then all restored
+    # The benchmarks ran in between: the first tool call after locking, the last before restoring.
+    tools = [json.loads(line) for line in log.read_text().splitlines()]
+    order = [c["tool"] if "--frequencyrange" not in c["args"] else c["args"][-1] for c in tools]
+    assert order.index("2400,2400") < order.index("ze_peak") < order.index("400,2400")
+    meta = json.loads(next(out.glob("*/meta.json")).read_text())
+    assert meta["performance_mode"] and meta["performance_problems"] == []
+    assert any("performance" in change for change in meta["performance_changes"])
+    assert "performance mode:" in result.output
