@@ -64,12 +64,19 @@ def _inside(recording: Path, relative: str) -> Path:
     return path
 
 
+# Environment variables a call is logged with (where set): what the evaluation must pass on.
+LOGGED_ENV = ("NEOReadDebugKeys", "RenderCompressedBuffersEnabled", "SETVARS_COMPLETED",
+              "ONEAPI_ROOT")
+
+
 def _log_call(tool: str, args: list[str]) -> None:
     target = os.environ.get(CALL_LOG_ENV)
     if not target:
         return
+    env = {name: os.environ[name] for name in LOGGED_ENV if name in os.environ}
+    record = {"tool": tool, "args": args, "cwd": os.getcwd(), "env": env}
     with open(target, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps({"tool": tool, "args": args, "cwd": os.getcwd()}) + "\n")
+        handle.write(json.dumps(record) + "\n")
 
 
 def play(recording: Path, tool: str, args: list[str]) -> int:

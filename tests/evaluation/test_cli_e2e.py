@@ -370,3 +370,47 @@ def test_help_teaches_with_examples_and_exit_codes(command: list[str]) -> None:
     assert f"multiarc-eval {name}".strip() in examples
     for code in ("0 ", "1 ", "2 "):
         assert code in text.split("Exit codes:")[1]
+
+
+# ----------------------------------------------------------------------- the original's steps
+
+ORIGINAL_STEPS = [  # platform_basic_evaluation.sh on a host with >= 2 GPUs, in its order
+    "sycl-ls",
+    "xpu-smi discovery",
+    "xpu-smi dump -m 0,1,2,3,4,5,18,19,20 -n 1",
+    "ze_peer -s 0 -d 1",
+    "ze_peer -o write -t transfer_bw -s 0 -d 1 -b",
+    "ze_peer -o read -t transfer_bw -s 0 -d 1 -b",
+    "ze_peak -t transfer_bw",
+    "ze_peak -t global_bw",
+    "matrix_mul_mkl int8 -m 40960 -n 40960 -k 40960 -c 0",
+    *(
+        f"mpirun -np 2 /usr/bin/1ccl_benchmark -a gpu -m usm -u device -e in_order -l {op} "
+        "-i 50 -w 20 -f 512 -t 67108864 -j off -p 0 -d float16 -q 0 -o "
+        f"RUN/{op}_outplace_128M.csv"
+        for op in ("allreduce", "allgather", "alltoall")
+    ),
+]
+
+
+def test_basic_runs_the_originals_command_lines_in_its_environment(tmp_path: Path) -> None:
+    calls_log = tmp_path / "calls.jsonl"
+    out = tmp_path / "results"
+    result = invoke(
+        "basic", "--replay", RECORDINGS / "b60x4", "--output", out,
+        env={CALL_LOG_ENV: str(calls_log)},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    run = only_run(out)
+    calls = [json.loads(line) for line in calls_log.read_text().splitlines()]
+    benchmarks = [c for c in calls if c["cwd"] != str(Path.cwd())]  # not the checks' probes
+    assert [
+        " ".join([c["tool"], *c["args"]]).replace(str(run), "RUN") for c in benchmarks
+    ] == ORIGINAL_STEPS
+    for call in benchmarks:  # setvars.sh sourced, compressed buffers off (D2D reads honest)
+        assert call["env"]["SETVARS_COMPLETED"] == "1"
+        assert call["env"]["NEOReadDebugKeys"] == "1"
+        assert call["env"]["RenderCompressedBuffersEnabled"] == "0"
+    cwd = {" ".join([c["tool"], *c["args"]]): c["cwd"] for c in benchmarks}
+    assert cwd["ze_peak -t global_bw"] != str(run)  # the folder the .spv kernels were copied to
+    assert cwd["ze_peer -s 0 -d 1"] == str(run)
