@@ -79,7 +79,8 @@ def _rich_progress() -> tuple[Any, Any]:
     "timeout_cap",
     type=click.FloatRange(min=0.1),
     default=None,
-    help="Cap every command's own timeout at this many seconds.",
+    help="Cap every command's own timeout at this many seconds (own timeouts: 30 s for "
+    "local commands, 120 s for the GPU tools, 300 s for xpu-smi diag -l 1).",
 )
 @click.option(
     "--jobs",
@@ -126,9 +127,20 @@ def main(
 
     \b
     A missing tool, an unreadable file or a failing/hanging command is recorded in
-    manifest.json with the reason; it never stops the archive. Without root it collects
-    what it can and summary.txt lists what needs root. Proxy credentials
-    (http://user:pass@host) are always removed.
+    manifest.json with the reason; it never stops the archive. Proxy credentials
+    (http://user:pass@host, proxy_user/proxy_password settings) are always removed.
+
+    \b
+    What needs root: dmesg (when kernel.dmesg_restrict=1), dmidecode, the PCI
+    capabilities in lspci -vvv, /sys/kernel/debug/dri, the journal (--since-install).
+    Without root everything else is collected and summary.txt lists what was not.
+
+    \b
+    The archive: multiarc-sysinfo-<host>-<UTC YYYYmmdd_HHMMSS>.tar.xz (.tar.zst with
+    zstd), one folder holding summary.txt and manifest.json first (BKC table, GPU count,
+    kernel, last evaluation verdict; every item's command, exit code, duration, bytes,
+    sha256, tool version or skip reason), then cpu/ memory/ pci/ kernel/ firmware/
+    system/ gpu/ multiarc/, and <file>.stderr where a command wrote to stderr.
 
     \b
     Examples:

@@ -63,6 +63,8 @@ def test_large_backlog_goes_to_a_threaded_second_stream(
     if shutil.which("xz") is None:
         pytest.skip("xz is not installed")
     monkeypatch.setattr(compress, "MT_BACKLOG", 1)  # everything queued at close is "large"
+    monkeypatch.setattr(compress, "BACKLOG_MIN_BLOCK", 64 * 1024)
+    monkeypatch.setattr(compress, "_cpus", lambda: 2)
     started: list[tuple[str, ...]] = []
     real_start = _Piece._start
 
@@ -90,7 +92,7 @@ def test_head_first_and_large_member_in_its_own_threaded_stream(
         pytest.skip("xz is not installed")
     monkeypatch.setattr(compress, "LARGE_MEMBER", 64 * 1024)
     monkeypatch.setattr(compress, "MT_MIN_BLOCK", 64 * 1024)
-    monkeypatch.setattr(compress, "_cpus", lambda: 2)
+    monkeypatch.setattr(compress, "_cpus", lambda: 3)  # two for the large member, one spare
     started: list[tuple[str, ...]] = []
     real_start = _Piece._start
 
@@ -136,6 +138,11 @@ def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.Monke
     assert "-T8" in argv and f"--block-size={8 * 2**20}" in argv
     small = threaded_xz_argv(9 * 2**20)
     assert "-T3" in small and f"--block-size={4 * 2**20}" in small
+    assert "-T7" in threaded_xz_argv(64 * 2**20, spare=1)
+    # Two CPUs, one kept for the collection: one thread, one block (the best ratio).
+    monkeypatch.setattr(compress, "_cpus", lambda: 2)
+    assert threaded_xz_argv(10 * 2**20, spare=1) == compress.XZ_PROGRESSIVE
+    assert threaded_xz_argv(3 * 2**20) == compress.XZ_PROGRESSIVE  # no block to share
 
 
 def test_python_lzma_without_the_xz_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -212,3 +212,13 @@ def test_dmi_identifiers_skip_placeholders() -> None:
         "\tAsset Tag: Not Specified\n"
     )
     assert dmi_identifiers(text) == {"ABC123", "0123"}
+
+
+def test_data_without_secrets_is_passed_on_unscanned(tmp_path: Path) -> None:
+    ctx = Context(root=tmp_path, environ={"https_proxy": "http://bob:Secr3tPw@h:3128"})
+    r = Redactor(ctx, full=False)
+    log = b"[    0.000000] Linux version 6.14.0 ... no address here\n" * 1000
+    assert r.data(log) is log  # nothing that could be a secret: the very same bytes
+    assert r.data(b"apt http://u:pw123@mirror/x\n") == b"apt http://<redacted>@mirror/x\n"
+    assert r.data(b"echo Secr3tPw | login\n") == b"echo <redacted> | login\n"
+    assert Redactor(ctx, full=True).data(b"ip 10.1.2.3\n") == b"ip <ip-1>\n"

@@ -203,6 +203,11 @@ def test_help_teaches() -> None:
         "sha256",
         "needs root",
         "Examples",
+        "What needs root: dmesg",
+        "multiarc-sysinfo-<host>-<UTC YYYYmmdd_HHMMSS>.tar.xz",
+        "summary.txt and manifest.json first",
+        "Exit codes: 0",
+        "300 s for xpu-smi diag",
     ):
         assert word in result.output
     assert "--root" not in result.output
