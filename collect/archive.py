@@ -9,6 +9,7 @@ Layout: ``multiarc-sysinfo-<host>-<timestamp>/``: summary.txt and manifest.json 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import lzma
@@ -224,12 +225,14 @@ def build_archive(
             if progress:
                 progress("start", None, n)
 
-        for result in run_collectors(collectors, ctx, max_workers, on_start):
-            results.append(result)
-            if progress:
-                progress("done", result, total)
-            if not redact:
-                write(result)
+        running = contextlib.closing(run_collectors(collectors, ctx, max_workers, on_start))
+        with running as results_in_order:  # an exception here stops every command at once
+            for result in results_in_order:
+                results.append(result)
+                if progress:
+                    progress("done", result, total)
+                if not redact:
+                    write(result)
         since = bkc.last_install(ctx) if ctx.since_install else None
         rows = bkc.bkc_rows(ctx, _dmesg_text(results))
         table = ItemResult(

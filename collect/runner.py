@@ -67,18 +67,46 @@ class _VersionCache:
         return self._values.get(argv)
 
 
+_LIVE: set[subprocess.Popen[bytes]] = set()  # running commands, killed on an interrupt
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by kill_running: no new command starts
+
+
+def kill_running() -> None:
+    """Kill every command still running, with its children (Ctrl-C, an error): they run in
+    their own sessions, so the terminal's SIGINT does not reach them."""
+    with _LIVE_LOCK:
+        _STOPPING.set()
+        procs = list(_LIVE)
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run_process(
     argv: Iterable[str], timeout: float, env: dict[str, str]
 ) -> tuple[bytes, bytes, int | None, bool]:
     """(stdout, stderr, exit code, timed out). On timeout the whole process group is killed."""
-    proc = subprocess.Popen(
-        list(argv),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        start_new_session=True,
-    )
+    with _LIVE_LOCK:
+        if _STOPPING.is_set():
+            return b"", b"interrupted\n", None, True
+        proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+            start_new_session=True,
+        )
+        _LIVE.add(proc)
+    try:
+        return _wait(proc, timeout)
+    finally:
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
+
+
+def _wait(proc: subprocess.Popen[bytes], timeout: float) -> tuple[bytes, bytes, int | None, bool]:
     try:
         out, err = proc.communicate(timeout=timeout)
         return out, err, proc.returncode, False
@@ -238,9 +266,16 @@ def run_collectors(
     if on_start:
         on_start(len(jobs))
     versions = _VersionCache()
+    _STOPPING.clear()
     # Long commands first, so the slowest tools start at once and overlap everything else.
     jobs.sort(key=lambda j: -(j[1].timeout if isinstance(j[1], Command) else 0))
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs) or 1))) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(jobs) or 1)))
+    try:
         futures = [pool.submit(run_item, item, concern, ctx, versions) for concern, item in jobs]
         for future in as_completed(futures):
             yield future.result()
+    except BaseException:  # Ctrl-C or the archive failed: stop now, not at the last timeout
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_running()
+        raise
+    pool.shutdown()

@@ -219,3 +219,45 @@ def test_bad_output_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--output", str(blocker / "sub")])
     assert result.exit_code == 2
     assert "cannot create the output folder" in result.output
+
+
+def test_ctrl_c_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
+    """Commands run in their own sessions (so a timeout kills their children), which keeps
+    the terminal's SIGINT from them: an interrupt must kill them, not wait 300 s."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    bin_dir = tmp_path / "bin"
+    pid_file = tmp_path / "diag.pid"
+    write_tool(
+        bin_dir,
+        "xpu-smi",
+        f"""\
+        [ "$1" = diag ] && {{ echo $$ > '{pid_file}'; exec sleep 600; }}
+        echo ok
+        """,
+    )
+    out = tmp_path / "out"
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    code = "from multiarc.collect.cli import main; main()"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "--output", str(out)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    diag = int(pid_file.read_text())
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - start < 10
+    assert proc.returncode == 130 and b"interrupted" in err
+    stat = Path(f"/proc/{diag}/stat")
+    assert not stat.exists() or stat.read_text().split()[2] == "Z"  # killed
+    assert list(out.iterdir()) == []  # no archive, no partial or side files
