@@ -1,0 +1,100 @@
+"""A run killed with SIGKILL in the middle of apt: the next run finishes the job."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.sites import (
+    Site,
+    UserBundle,
+    bundle_packages,
+    close_ssh_masters,
+    explain,
+    flat,
+    installed_packages,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _dpkg_journal(site: Site) -> list[Path]:
+    """dpkg's journal of status changes not yet merged: present only mid-transaction."""
+    updates = site.file("/var/lib/dpkg/updates")
+    return [p for p in updates.iterdir() if p.name.isdigit()] if updates.is_dir() else []
+
+
+def _pids_in_root(root: Path, but: int | None) -> list[int]:
+    real = os.path.realpath(root)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/root") == real and int(pid) != but:
+                found.append(int(pid))
+    return found
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
+
+
+def test_run_killed_mid_apt_is_completed_by_the_next_run(
+    fresh_site: Site, user_bundle: UserBundle, bundle_tree: Path
+) -> None:
+    site = fresh_site
+    site.log_dir.mkdir(parents=True)
+    with (site.folder / "killed.out").open("w") as out:
+        proc = subprocess.Popen(
+            site.args(
+                "--offline", str(user_bundle.archive), "--inventory", str(site.inventory),
+                "--allow-os-override", "--yes",
+            ),
+            env=site.env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=site.folder,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            # dpkg is half way through a transaction while its journal has entries
+            in_apt = wait_for(lambda: bool(_dpkg_journal(site)) or proc.poll() is not None, 300)
+            # the whole run dies at once, as in a power cut of the controller and the node:
+            # multiarc-install with ansible-runner and ssh, then apt-get and dpkg on the node
+            os.killpg(proc.pid, signal.SIGKILL)
+            sshd = site.node._sshd.pid if site.node._sshd else None
+            victims = {pid: _comm(pid) for pid in _pids_in_root(site.node.root, but=sshd)}
+            for pid in victims:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        finally:
+            proc.wait(timeout=30)
+    killed_output = (site.folder / "killed.out").read_text()
+    assert in_apt and proc.returncode == -signal.SIGKILL, killed_output[-3000:]
+    assert {"dpkg", "apt-get"} & set(victims.values()), victims
+    close_ssh_masters(site.harness.tmp)  # the killed run could not close its own
+    # the node is left mid-transaction; the controller's record says the run never ended
+    audit = site.node.ssh("dpkg --audit", check=False).stdout
+    assert audit.strip() or _dpkg_journal(site), "the kill came too late: dpkg had finished"
+    assert site.state()["last_run"]["result"] == "running"
+
+    done = site.install(user_bundle.archive)
+    assert done.returncode == 0, explain(done)
+    out = flat(done.stdout)
+    assert "did not finish; this run completes it" in out
+    assert "ran `dpkg --configure -a`" in out
+    assert site.node.ssh("dpkg --audit").stdout.strip() == ""
+    have = installed_packages(site.node)
+    wrong = {n: v for n, (v, _) in bundle_packages(bundle_tree).items() if have.get(n) != v}
+    assert not wrong
+    assert site.state()["last_run"]["result"] == "ok"
+    verified = site.verify()
+    assert verified.returncode == 0, explain(verified)
