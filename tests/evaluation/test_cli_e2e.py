@@ -246,13 +246,11 @@ def test_malformed_installed_reference_stops_basic_before_anything_runs(
     assert not calls.exists() and not out.exists()  # no tool ran, no half-written run
 
 
-def test_malformed_reference_in_report_leaves_the_run_folder_untouched(tmp_path: Path) -> None:
-    out = tmp_path / "results"
-    assert (
-        invoke("basic", "--replay", RECORDINGS / "b60x2", "--output", out, "--skip-ccl").exit_code
-        == 0
-    )
-    run = only_run(out)
+def test_malformed_reference_in_report_leaves_the_run_folder_untouched(
+    basic_run: Callable[[str], tuple[Result, Path]], tmp_path: Path
+) -> None:
+    result, run = basic_run("b60x2")
+    assert result.exit_code == 0
     before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     bad = tmp_path / "reference_perf.csv"
     bad.write_text("Category;Subcategory;Size;Reference\np2p;x;1;2\n")
@@ -335,11 +333,11 @@ def test_compare_flags_regressions_beyond_the_tolerance() -> None:
 # ----------------------------------------------------------------------- the run folder
 
 
-def test_run_folder_reports_html_self_contained_and_csv_columns(tmp_path: Path) -> None:
-    out = tmp_path / "results"
-    result = invoke("basic", "--replay", RECORDINGS / "b60x4", "--output", out, "--pairs", "all")
-    assert result.exit_code == 1, result.output  # cross-board pairs fall below the reference
-    run = only_run(out)
+def test_run_folder_reports_html_self_contained_and_csv_columns(
+    basic_run: Callable[[str], tuple[Result, Path]],
+) -> None:
+    result, run = basic_run("b60x4")
+    assert result.exit_code == 0, result.output
     html = (run / "report.html").read_text()
     # Self-contained: no address to fetch anything from, every image inline.
     links = re.findall(r"""(?:src|href)\s*=\s*["']?([^"' >]*)""", html, re.IGNORECASE)
