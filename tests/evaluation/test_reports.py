@@ -219,3 +219,30 @@ def test_markdown_groups_repeated_runs_into_one_row() -> None:
     gemm = next(r for r in rows if r.startswith("| gemm "))
     assert gemm.startswith("| gemm | int8 |  | 0 | 141.472 (141.472-141.472, 3 runs) | 140 |")
     assert "| PASS (3 PASS) |" in gemm
+
+
+def test_reference_rows_without_a_figure() -> None:
+    """FAIL when the step that prints the figure ran; SKIP when it was skipped or absent."""
+    metrics, _ = recorded_metrics("b60x4")
+    kept = [m for m in metrics if m.category not in ("gemm", "1ccl")]
+    steps = [
+        StepResult("gemm-int8-c0", ["matrix_mul_mkl"], 0, 3.0, "l", parse_problems=["cut"]),
+        StepResult("1ccl-allreduce", ["mpirun"], None, 0.0, "", skipped_reason="interrupted"),
+    ]
+    report = build_run_report(metrics=kept, steps=steps, reference=REFERENCE, gpu_model=B60)
+    missing = {m.subcategory: m for m in report.missing}
+    assert sorted(missing) == ["allgather", "allreduce", "alltoall", "int8"]
+    assert missing["int8"].verdict is Status.FAIL and "gemm-int8-c0: cut" in missing["int8"].note
+    assert missing["int8"].unit == "TOPS" and missing["int8"].reference_text == "140"
+    allreduce = missing["allreduce"]
+    assert allreduce.verdict is Status.SKIP and "interrupted" in allreduce.note
+    assert missing["alltoall"].verdict is Status.SKIP  # no step of the run prints it
+    assert report.verdict is Status.FAIL and report.exit_code == 1
+    assert "4 reference figure(s) not measured (1 FAIL)" in report.summary_line()
+    rows = list(csv.reader(io.StringIO(render_csv(report.judgements, REFERENCE, report.missing))))
+    assert rows[-4:][0][:5] == ["gemm", "int8", "", "", "140"] and rows[-4][8] == "FAIL"
+    assert "## Reference figures not measured" in render_markdown(report)
+    assert ">Reference figures not measured</h2>" in render_html(report, plots=False)
+    without_steps = build_run_report(metrics=kept, reference=REFERENCE, gpu_model=B60)
+    assert {str(m.verdict) for m in without_steps.missing} == {"SKIP"}  # a bare detail log
+    assert without_steps.exit_code == 0
