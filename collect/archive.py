@@ -1,8 +1,8 @@
 """Build the support archive: run the collectors, scrub, stream into tar + multithreaded xz/zstd.
 
-Without --redact every result is written as soon as it is ready, so compression overlaps the
-slow tools. With --redact the results are held until all are in (dmidecode's serials must be
-known before any file is written), then scrubbed with one consistent token table.
+Every result is written as soon as it is ready, so compression overlaps the slow tools.
+With --redact the results are first held until dmidecode has answered (its serial numbers
+must be known before any file is written); all are scrubbed with one consistent token table.
 Layout: ``multiarc-sysinfo-<host>-<timestamp>/``: summary.txt and manifest.json first, then
 ``<concern>/<file>`` (and ``<file>.stderr`` where a command wrote to stderr).
 """
@@ -37,6 +37,7 @@ import multiarc
 from multiarc.errors import EnvironmentNotReady, InputError
 
 COMPRESSORS = SUFFIXES  # --compression choices: name -> archive suffix
+DMIDECODE = "firmware/dmidecode.txt"
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -225,14 +226,25 @@ def build_archive(
             if progress:
                 progress("start", None, n)
 
+        held: list[ItemResult] | None = [] if redact else None  # until dmidecode is in
+
         running = contextlib.closing(run_collectors(collectors, ctx, max_workers, on_start))
         with running as results_in_order:  # an exception here stops every command at once
             for result in results_in_order:
                 results.append(result)
                 if progress:
                     progress("done", result, total)
-                if not redact:
+                if held is None:
                     write(result)
+                    continue
+                held.append(result)
+                if result.name == DMIDECODE:
+                    redactor.learn(dmi_identifiers(result.data.decode(errors="replace")), "serial")
+                    for waiting in held:
+                        write(waiting)
+                    held = None
+        for waiting in held or ():  # no dmidecode item ran
+            write(waiting)
         since = bkc.last_install(ctx) if ctx.since_install else None
         rows = bkc.bkc_rows(ctx, _dmesg_text(results))
         table = ItemResult(
@@ -244,14 +256,7 @@ def build_archive(
             data=bkc.bkc_csv(rows).encode(),
         )
         results.append(table)
-        if not redact:
-            write(table)
-        if redact:
-            for result in results:
-                if result.name == "firmware/dmidecode.txt" and result.data:
-                    redactor.learn(dmi_identifiers(result.data.decode(errors="replace")), "serial")
-            for result in sorted(results, key=lambda r: r.name):
-                write(result)
+        write(table)
         if progress:
             progress("compress", None, total)
         summary = redactor.data(
