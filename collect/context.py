@@ -20,7 +20,9 @@ class Context:
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     state_file: Path = paths.STATE_FILE  # system paths, read below root
     install_log_dir: Path = paths.INSTALL_LOG_DIR
-    results_dirs: tuple[Path, ...] = (Path.cwd() / "results", paths.MULTIARC_HOME / "results")
+    results_dirs: tuple[Path, ...] = field(  # where multiarc-eval writes by default, at run time
+        default_factory=lambda: (Path.cwd() / "results", paths.MULTIARC_HOME / "results")
+    )
     since_install: bool = False
     timeout_cap: float | None = None  # caps every command's own timeout (tests, impatient users)
 

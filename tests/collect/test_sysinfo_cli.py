@@ -261,3 +261,40 @@ def test_ctrl_c_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
     stat = Path(f"/proc/{diag}/stat")
     assert not stat.exists() or stat.read_text().split()[2] == "Z"  # killed
     assert list(out.iterdir()) == []  # no archive, no partial or side files
+
+
+def test_multiarc_state_logs_and_last_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The multiarc group: state.json, the install logs and the newest results folder, whose
+    verdict summary.txt shows."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in ("proc", "sys", "etc", "lib"):
+        os.symlink(f"/{name}", root / name)
+    state_dir = root / "var/lib/multiarc"
+    state_dir.mkdir(parents=True)
+    (state_dir / "state.json").write_text('{"bundle_version": "2025.2.0", "schema": 1}\n')
+    logs = root / "var/log/multiarc"
+    logs.mkdir(parents=True)
+    (logs / "install-20250101_120000.log").write_text("PLAY RECAP ok=41 changed=3\n")
+    results = tmp_path / "cwd/results"
+    old = results / "20250101_090000"
+    new = results / "20250102_120000"
+    for folder in (old, new):
+        (folder / "steps").mkdir(parents=True)
+    (old / "report.json").write_text('{"verdict": "PASS"}')
+    (new / "report.json").write_text('{"verdict": "FAIL", "counts": {"PASS": 13, "FAIL": 3}}')
+    (new / "steps/01-ze_peak.log").write_text("ze_peak output\n")
+    monkeypatch.chdir(tmp_path / "cwd")
+    _, manifest, members, _ = run_cli("--root", str(root), "--output", str(tmp_path / "o"))
+    top = next(iter(members)).split("/")[0]
+    files = by_name(manifest)
+    assert members[f"{top}/multiarc/state.json"].startswith(b'{"bundle_version": "2025.2.0"')
+    assert files["multiarc/install-logs/install-20250101_120000.log"]["status"] == "ok"
+    copied = f"{top}/multiarc/last-results/20250102_120000"
+    assert members[f"{copied}/steps/01-ze_peak.log"] == b"ze_peak output\n"
+    assert f"{copied}/report.json" in members
+    assert not any("20250101_090000" in name for name in members)  # only the newest run
+    summary = members[f"{top}/summary.txt"].decode()
+    assert f"Last evaluation: FAIL (3 FAIL, 13 PASS) in {new}" in summary
