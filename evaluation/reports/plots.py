@@ -34,6 +34,7 @@ _FACTOR = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 _VERDICT_COLOUR = {"PASS": "#4caf50", "WARN": "#f0b400", "FAIL": "#d9382e", "INFO": "#7a9cc6"}
 _RANK = {"FAIL": 0, "WARN": 1, "PASS": 2, "INFO": 3, "SKIP": 4}
 MAX_BARS = 40
+_P2P_SIZES = frozenset(names.P2P_SIZES_REPORTED)
 MAX_GPUS = 16  # a P2P matrix larger than this is not drawn (labels would be unreadable)
 
 Cells = dict[tuple[int, int], float]
@@ -111,6 +112,8 @@ def _bars(report: RunReport) -> tuple[list[Bar], list[Bar]]:
         peak = peak_for(js[0].metric, report.gpu_model)
         if js[0].reference is None and peak is None:
             continue  # nothing to draw it against
+        if js[0].reference is None and key[0] == names.P2P and key[2] not in _P2P_SIZES:
+            continue  # a run folder has every size (8 B ...): show those the reference keys use
         worst = min((str(j.verdict) for j in js), key=lambda v: _RANK.get(v, 9))
         bar = Bar(
             " ".join(part for part in key[1:] if part),
@@ -235,10 +238,13 @@ def _draw_bars(panels: list[tuple[str, list[Bar]]]) -> str:
                 *zip(*peaks, strict=True),
                 marker="|",
                 s=250,
-                color="#d9382e",
+                linewidths=2.5,
+                color="#6a1b9a",  # not a verdict colour: visible on red (FAIL) bars too
                 label="theoretical peak",
                 zorder=3,
             )
+        top = max(max(b.value, b.reference or 0, b.peak or 0) for b in bars)
+        ax.set_xlim(0, (top or 1.0) * 1.4)  # room on the right for the legend, clear of bars
         ax.set_yticks(ys, [b.label for b in bars], fontsize=8)
         ax.set_ylim(len(bars) - 0.5, -0.5)
         ax.tick_params(axis="x", labelsize=7)

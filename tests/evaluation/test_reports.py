@@ -246,3 +246,27 @@ def test_reference_rows_without_a_figure() -> None:
     without_steps = build_run_report(metrics=kept, reference=REFERENCE, gpu_model=B60)
     assert {str(m.verdict) for m in without_steps.missing} == {"SKIP"}  # a bare detail log
     assert without_steps.exit_code == 0
+
+
+def test_bandwidth_plot_keeps_the_reference_sizes_of_a_run_with_every_size() -> None:
+    """A run folder holds ze_peer's every size (8 B ... 256 MB): the bars vs reference and peak
+    show the sizes the reference keys use, then H2D and D2H; nothing is cut off."""
+    from multiarc.evaluation.extract import metrics_from_step
+    from multiarc.evaluation.reports.plots import plot_data
+
+    text = (RECORDINGS / "b60x4" / "outputs" / "ze_peer-default-same-board.txt").read_text()
+    p2p, _ = metrics_from_step("ze_peer", text.replace("{{s}}", "0").replace("{{d}}", "1"))
+    assert len({m.size for m in p2p}) > 20  # every size ze_peer printed
+    metrics, _ = recorded_metrics("b60x4")
+    others = [m for m in metrics if m.category != "p2p"]
+    data = plot_data(build_run_report(metrics=p2p + others, reference=REFERENCE, gpu_model=B60))
+    labels = [bar.label for bar in data.link_bars]
+    assert labels == [
+        "Unidirectional Write 128 MB",
+        "Unidirectional Write 256 MB",
+        "Unidirectional Read 128 MB",
+        "Unidirectional Read 256 MB",
+        "H2D",
+        "D2H",
+    ]
+    assert all(bar.peak == 31.5 and bar.reference for bar in data.link_bars)
