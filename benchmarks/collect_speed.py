@@ -374,8 +374,9 @@ def _dmidecode() -> str:
     return "".join(blocks) * 3
 
 
-def make_gpu_host(folder: Path) -> Path:
-    """Fake tools with realistic outputs and latencies; returns the folder to put on PATH."""
+def make_gpu_host(folder: Path, latency: float = 1.0) -> Path:
+    """Fake tools with realistic outputs and latencies (times ``latency``: 0 for tests that
+    check contents, not time); returns the folder to put on PATH."""
     data, bin_dir = folder / "data", folder / "bin"
     data.mkdir(parents=True)
     bin_dir.mkdir()
@@ -401,24 +402,24 @@ def make_gpu_host(folder: Path) -> Path:
         "lspci": f"""\
             case "$*" in
               --version) echo "lspci version 3.13.0" ;;
-              -tv) sleep 0.02; cat {data}/lspci-tv.txt ;;
-              -vvv) sleep 0.15; cat {data}/lspci-vvv.txt ;;
-              *) sleep 0.05; cat {data}/lspci-nn-D.txt ;;
+              -tv) sleep {0.02 * latency:g}; cat {data}/lspci-tv.txt ;;
+              -vvv) sleep {0.15 * latency:g}; cat {data}/lspci-vvv.txt ;;
+              *) sleep {0.05 * latency:g}; cat {data}/lspci-nn-D.txt ;;
             esac""",
         "dmesg": f"""\
             [ "$1" = --version ] && {{ echo "dmesg from util-linux 2.40.2"; exit 0; }}
-            sleep 0.1; cat {data}/dmesg.txt""",
+            sleep {0.1 * latency:g}; cat {data}/dmesg.txt""",
         "dmidecode": f"""\
             [ "$1" = --version ] && {{ echo 3.6; exit 0; }}
-            sleep 0.3; cat {data}/dmidecode.txt""",
-        "sycl-ls": f"sleep 2; cat {data}/sycl-ls.txt",
+            sleep {0.3 * latency:g}; cat {data}/dmidecode.txt""",
+        "sycl-ls": f"sleep {2 * latency:g}; cat {data}/sycl-ls.txt",
         "xpu-smi": f"""\
             case "$*" in
-              -v) sleep 0.2; printf 'CLI:\\n    Version: 1.2.39.20240906\\n' ;;
-              "discovery -j") sleep 1; cat {data}/xpu-smi-discovery.json ;;
-              discovery*) sleep 1; cat {data}/xpu-smi-discovery.txt ;;
-              "health -l") sleep 1; echo "8 devices healthy" ;;
-              "diag -l 1") sleep 5; cat {data}/diag.txt ;;
+              -v) sleep {0.2 * latency:g}; printf 'CLI:\\n    Version: 1.2.39.20240906\\n' ;;
+              "discovery -j") sleep {1 * latency:g}; cat {data}/xpu-smi-discovery.json ;;
+              discovery*) sleep {1 * latency:g}; cat {data}/xpu-smi-discovery.txt ;;
+              "health -l") sleep {1 * latency:g}; echo "8 devices healthy" ;;
+              "diag -l 1") sleep {5 * latency:g}; cat {data}/diag.txt ;;
               *) exit 2 ;;
             esac""",
     }
