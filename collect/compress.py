@@ -42,9 +42,7 @@ from multiarc.errors import EnvironmentNotReady
 
 SUFFIXES = {"xz": ".tar.xz", "zstd": ".tar.zst"}
 XZ_LZMA2 = "--lzma2=preset=9,lc=4,pb=0,nice=273,depth=32"
-_PY_LZMA2 = [
-    {"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 4, "pb": 0, "nice_len": 273, "depth": 32}
-]
+_PY_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 4, "pb": 0, "nice_len": 273, "depth": 32}]
 XZ_PROGRESSIVE = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
 ZSTD = ("zstd", "-T0", "-10", "-c", "-q")
 LARGE_MEMBER = 4 * 2**20  # a member this big gets its own multithreaded xz at once
