@@ -152,6 +152,27 @@ def _counts_of(report: dict[str, object]) -> dict[str, int]:
     return {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
 
 
+def _more_reasons(report: dict[str, object]) -> list[str]:
+    """What else made the verdict (multiarc-eval's report.json): failed or warned checks,
+    reference figures that were not measured, failed steps."""
+    reasons = []
+    checks = report.get("check_counts")
+    if isinstance(checks, dict):
+        for verdict in ("FAIL", "WARN"):
+            n = checks.get(verdict)
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+                reasons.append(f"{n} check(s) {verdict}")
+    missing = report.get("missing")
+    if isinstance(missing, list) and missing:
+        reasons.append(f"{len(missing)} reference figure(s) not measured")
+    steps = report.get("steps")
+    if isinstance(steps, list):
+        failed = [s for s in steps if isinstance(s, dict) and s.get("ok") is False]
+        if failed:
+            reasons.append(f"{len(failed)} step(s) failed")
+    return reasons
+
+
 def _rank(verdict: str) -> int:
     return _VERDICT_ORDER.index(verdict) if verdict in _VERDICT_ORDER else len(_VERDICT_ORDER)
 
@@ -170,6 +191,7 @@ def last_evaluation(ctx: Context) -> LastEvaluation | None:
         return LastEvaluation(folder, "unknown", "report.json is not an object")
     counts = {v: n for v, n in _counts_of(report).items() if n > 0}
     detail = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda i: _rank(i[0])))
+    detail = ", ".join(x for x in (detail, *_more_reasons(report)) if x)
     for key in ("overall_verdict", "overall", "verdict", "status", "result"):
         verdict = _verdict_of(report.get(key))
         if verdict:

@@ -47,6 +47,18 @@ def test_no_results_folder(tmp_path: Path) -> None:
             "FAIL",
             "1 FAIL, 1 PASS",
         ),
+        (  # multiarc-eval's own report.json: why it failed beyond the metric counts
+            {
+                "verdict": "FAIL",
+                "counts": {"PASS": 13, "WARN": 0, "FAIL": 0, "INFO": 103},
+                "check_counts": {"PASS": 6, "WARN": 1, "FAIL": 0},
+                "missing": [{"category": "1ccl", "verdict": "FAIL"}] * 3,
+                "steps": [{"name": "sycl-ls", "ok": True}, {"name": "1ccl", "ok": False}],
+            },
+            "FAIL",
+            "13 PASS, 103 INFO, 1 check(s) WARN, 3 reference figure(s) not measured, "
+            "1 step(s) failed",
+        ),
         ({"counts": {"PASS": "many"}}, "unknown", "report.json holds no verdicts"),
         ([1, 2], "unknown", "report.json is not an object"),
         ("{not json", "unknown", "no readable report.json"),
