@@ -233,9 +233,11 @@ def scan_ze_peer_text(text: str, start: int, end: int, first_line: int,
         if section is None or not section.pairs:
             continue
         value = _value_line(match[0][1:])
-        if value is None or value[3] is None:
+        if value is None:
             continue
         unit, size, label, figure = value
+        if figure is None:
+            continue
         src, dst = section.pairs[0]
         result.records.append(PeerResult(section.test, section.op, section.bidirectional, src, dst,
                                          section.pairs, size, label, figure, unit, line))
