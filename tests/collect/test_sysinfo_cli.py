@@ -7,6 +7,10 @@ import json
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -224,11 +228,6 @@ def test_bad_output_folder(tmp_path: Path) -> None:
 def test_ctrl_c_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:
     """Commands run in their own sessions (so a timeout kills their children), which keeps
     the terminal's SIGINT from them: an interrupt must kill them, not wait 300 s."""
-    import signal
-    import subprocess
-    import sys
-    import time
-
     bin_dir = tmp_path / "bin"
     pid_file = tmp_path / "diag.pid"
     write_tool(
