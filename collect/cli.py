@@ -65,7 +65,8 @@ def _rich_progress() -> tuple[Any, Any]:
     type=click.Choice(sorted(COMPRESSORS)),
     default="xz",
     show_default=True,
-    help="xz (smallest) or zstd (fastest); both multithreaded.",
+    help="xz (smallest: compressed while collecting, several xz at once, a large file "
+    "multithreaded on every CPU but one) or zstd (fastest, multithreaded).",
 )
 @click.option(
     "--since-install",
