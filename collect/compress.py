@@ -174,7 +174,7 @@ class _Piece:
             threaded = self.kind == "xz" and self.progressive and self._lzma is None
             if threaded and len(backlog) >= MT_BACKLOG:
                 self._finish()
-                tool = self._procs[-1].args[0]  # type: ignore[index]
+                tool = str(self._procs[-1].args[0])  # type: ignore[index]
                 argv = threaded_xz_argv(len(backlog), BACKLOG_MIN_BLOCK)
                 self._sink = self._start((tool, *argv[1:]))
             self._write_all(backlog)
