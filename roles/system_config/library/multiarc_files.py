@@ -1,0 +1,1 @@
+../../../playbooks/library/multiarc_files.py
