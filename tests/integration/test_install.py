@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,27 @@ def test_second_run_changes_nothing(installed: Installed, user_bundle: UserBundl
     assert state["last_run"]["result"] == "ok" and state["last_run"]["changed"] == 0
     # the pending reboot is still pending: nothing has rebooted the node
     assert "reboot required on installed" in flat(done.stdout)
+
+
+def test_same_version_other_content_replaces_the_node_copy(
+    installed: Installed, bundle_tree: Path, tmp_path: Path
+) -> None:
+    """A re-issued bundle under the same version: the node's copy is replaced, the new
+    files are installed (runs last: it changes the shared node)."""
+    site = installed.site
+    tree = Path(shutil.copytree(bundle_tree, tmp_path / bundle_tree.name))
+    reference = tree / "results" / "reference_perf.csv"
+    reference.write_text(reference.read_text() + "gemm,fp16,,123.0\n")
+    archive = tmp_path / "reissued.tar.xz"
+    made = site.run("bundle", "create", str(tree), "-o", str(archive))
+    assert made.returncode == 0, explain(made)
+    done = site.install(archive)
+    assert done.returncode == 0, explain(done)
+    rows = summary_rows(done.stdout, "installed")
+    assert rows["local_repo"] == "changed" and rows["tools"] == "changed", rows
+    version = (tree / "VERSION").read_text().strip()
+    node_copy = site.file(f"/var/lib/multiarc/bundles/{version}/results/reference_perf.csv")
+    assert node_copy.read_text() == reference.read_text()
+    installed_csv = site.file("/opt/intel/multi-arc/results/reference_perf.csv")
+    assert installed_csv.read_text() == reference.read_text()
+    assert not site.file(f"/var/lib/multiarc/bundles/{version}.tar.xz").exists()
