@@ -49,16 +49,19 @@ def installer_command() -> list[str]:
 
 
 def ssh_processes_under(folder: Path) -> list[int]:
-    """PIDs of ssh clients whose command line names a path inside folder (ControlPath)."""
+    """PIDs of ssh clients whose command line names a path inside folder (ControlPath).
+
+    A ControlPersist master renames itself ("ssh: PATH [mux]"), so ssh is recognised by
+    its command name, the folder anywhere in its command line."""
     needle = str(folder)
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         except OSError:
             continue
-        is_ssh = bool(argv) and Path(argv[0].decode(errors="replace")).name == "ssh"
-        if is_ssh and any(needle in a.decode(errors="replace") for a in argv):
+        if comm == "ssh" and needle in cmdline:
             found.append(int(pid))
     return found
 
@@ -233,7 +236,6 @@ class UserBundle:
 class Installed:
     site: Site
     first: subprocess.CompletedProcess[str]
-    seconds: float
     grub_cfg_before: str
 
 

@@ -17,6 +17,7 @@ from tests.integration.sites import (
     explain,
     flat,
     installed_packages,
+    ssh_processes_under,
     summary_rows,
 )
 
@@ -192,6 +193,8 @@ def test_second_run_changes_nothing(installed: Installed, user_bundle: UserBundl
     assert state["last_run"]["result"] == "ok" and state["last_run"]["changed"] == 0
     # the pending reboot is still pending: nothing has rebooted the node
     assert "reboot required on installed" in flat(done.stdout)
+    # the run closed the SSH ControlPersist masters it opened
+    assert ssh_processes_under(site.harness.tmp) == []
 
 
 def test_same_version_other_content_replaces_the_node_copy(

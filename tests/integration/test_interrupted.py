@@ -18,6 +18,7 @@ from tests.integration.sites import (
     explain,
     flat,
     installed_packages,
+    ssh_processes_under,
     wait_for,
 )
 
@@ -81,6 +82,7 @@ def test_run_killed_mid_apt_is_completed_by_the_next_run(
     assert in_apt and proc.returncode == -signal.SIGKILL, killed_output[-3000:]
     assert {"dpkg", "apt-get"} & set(victims.values()), victims
     close_ssh_masters(site.harness.tmp)  # the killed run could not close its own
+    assert ssh_processes_under(site.harness.tmp) == []
     # the node is left mid-transaction; the controller's record says the run never ended
     audit = site.node.ssh("dpkg --audit", check=False).stdout
     assert audit.strip() or _dpkg_journal(site), "the kill came too late: dpkg had finished"
