@@ -16,7 +16,7 @@ from typing import Any
 MODULE = Path(__file__).resolve().parents[2] / "playbooks" / "library" / "multiarc_files.py"
 
 
-def run_module(tmp: Path, check: bool = False, **params: Any) -> dict[str, Any]:
+def run_module(tmp: Path, *, check: bool = False, **params: Any) -> dict[str, Any]:
     args = tmp / "args.json"
     args.write_text(
         json.dumps(
@@ -55,7 +55,7 @@ def test_every_kind_of_change_once_then_nothing(tmp_path: Path) -> None:
     (node / "etc").mkdir()
     (node / "etc" / "parser.conf").write_text("# conf\n#no-audit\nwrite-cache\n")
     (node / "etc" / "unit").write_text("a real unit file\n")
-    params = {
+    params: dict[str, Any] = {
         "directories": [str(node / "made" / "deep")],
         "links": [{"dest": str(node / "etc" / "unit"), "src": "/dev/null"}],
         "contents": [{"dest": str(node / "etc" / "20auto"), "content": "A 0;\n", "mode": "0640"}],

@@ -53,14 +53,14 @@ def test_run_killed_mid_apt_is_completed_by_the_next_run(
 ) -> None:
     site = fresh_site
     site.log_dir.mkdir(parents=True)
-    with (site.folder / "killed.out").open("w") as out:
+    with (site.folder / "killed.out").open("w") as killed_log:
         proc = subprocess.Popen(
             site.args(
                 "--offline", str(user_bundle.archive), "--inventory", str(site.inventory),
                 "--allow-os-override", "--yes",
             ),
             env=site.env(),
-            stdout=out,
+            stdout=killed_log,
             stderr=subprocess.STDOUT,
             cwd=site.folder,
             start_new_session=True,
