@@ -14,6 +14,9 @@ description:
     component, each package's name, version and C(name=version) spec.
   - Read-only, so it supports check mode. The local_repo role runs it once on the
     controller, where the verified bundle was extracted; the node then needs no dpkg-dev.
+  - When the bundle has its manifest (C(manifest.json), verified before extraction), each
+    package's SHA256 is taken from it (for a file of the listed size) instead of being
+    computed again; Intel's archives without a manifest are hashed here.
 options:
   path:
     description: Top folder of the extracted bundle.
@@ -43,6 +46,7 @@ count:
 """
 
 import hashlib  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -60,6 +64,20 @@ def _sha256(path):
                 break
             digest.update(block)
     return digest.hexdigest()
+
+
+def _manifest_digests(root):
+    """path -> (size, sha256) from the bundle's manifest.json ({} without one)."""
+    try:
+        with open(os.path.join(root, "manifest.json")) as handle:
+            files = json.load(handle).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return {}
+    found = {}
+    for entry in files if isinstance(files, list) else []:
+        if isinstance(entry, dict) and {"path", "size", "sha256"} <= entry.keys():
+            found[entry["path"]] = (entry["size"], entry["sha256"])
+    return found
 
 
 def _control(module, deb):
@@ -93,6 +111,7 @@ def main():
         module.fail_json(msg="dpkg-deb not found on the controller (install the dpkg package)")
     stanzas = []
     packages = {}
+    known = _manifest_digests(root)
     for component in module.params["components"]:
         folder = os.path.join(root, component)
         found = []
@@ -103,9 +122,10 @@ def main():
                 continue
             text, fields = _control(module, deb)
             rel = f"{component}/{name}"
-            stanzas.append(
-                f"{text}\nFilename: ./{rel}\nSize: {os.path.getsize(deb)}\nSHA256: {_sha256(deb)}\n"
-            )
+            size = os.path.getsize(deb)
+            listed = known.get(rel)
+            digest = listed[1] if listed and listed[0] == size else _sha256(deb)
+            stanzas.append(f"{text}\nFilename: ./{rel}\nSize: {size}\nSHA256: {digest}\n")
             found.append(
                 {
                     "name": fields["Package"],
