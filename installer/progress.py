@@ -89,8 +89,10 @@ class RunTally:
             self.current_task = _task_name(data)
             return None
         if kind == "runner_on_file_diff":
-            key = (data.get("host") or "?", data.get("task_uuid") or "")
-            self._diffs[key] = self._diffs.get(key, "") + _clean(event.get("stdout") or "")
+            diff_key = (data.get("host") or "?", data.get("task_uuid") or "")
+            self._diffs[diff_key] = self._diffs.get(diff_key, "") + _clean(
+                event.get("stdout") or ""
+            )
             return None
         if kind == "playbook_on_no_hosts_matched":
             self.no_hosts_matched = True

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README, .ci/run): set up, lint, then every test including the
+# The project's test command (README, .ci/run): set up, lint, type-check, then every test including the
 # integration suite that runs the playbooks over SSH into a real Debian root filesystem.
 # Extra arguments go to pytest (e.g. `bash tests/run.sh -m "not integration"`).
 set -euo pipefail
@@ -9,6 +9,8 @@ export PATH="$PWD/.venv/bin:$PATH"   # ansible-playbook, ansible (testinfra) on 
 
 echo "== ruff"
 ruff check .
+echo "== mypy"
+mypy multiarc installer evaluation collect
 echo "== ansible-lint"
 if [[ -d roles || -d playbooks ]]; then
     ansible-lint --offline -q roles playbooks

@@ -26,10 +26,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         elif report.failed:
             outcome = "FAIL"
             crash = getattr(report.longrepr, "reprcrash", None)
-            detail = crash.message if crash is not None else str(report.longrepr)
+            detail = str(crash.message) if crash is not None else str(report.longrepr)
             detail = detail.removeprefix("AssertionError: ").split("\nassert ")[0]
         else:
-            outcome, detail = "PASS", props.get("detail", "")
+            outcome, detail = "PASS", str(props.get("detail", ""))
         _results.append(
             {
                 "nodeid": report.nodeid,
