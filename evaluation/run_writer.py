@@ -42,7 +42,12 @@ class RunFolder:
 
     @classmethod
     def create(cls, output: Path) -> RunFolder:
-        """A new ``output/<YYYYmmdd_HHMMSS>/`` (waits for the next second if the name is taken)."""
+        """A new ``output/<YYYYmmdd_HHMMSS>/`` (waits for the next second if the name is taken).
+
+        The path is made absolute: steps run in their own working folders (ze_peak beside
+        its kernels) and write into the run folder (oneCCL's ``-o``), so a relative
+        ``--output`` such as the default ``results`` must not depend on their cwd."""
+        output = output.absolute()
         try:
             output.mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -412,3 +412,23 @@ def test_basic_runs_the_originals_command_lines_in_its_environment(tmp_path: Pat
     cwd = {" ".join([c["tool"], *c["args"]]): c["cwd"] for c in benchmarks}
     assert cwd["ze_peak -t global_bw"] != str(run)  # the folder the .spv kernels were copied to
     assert cwd["ze_peer -s 0 -d 1"] == str(run)
+
+
+def test_readme_command_with_the_default_relative_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README's main command as a user types it: no --output, so the run lands in the
+    relative folder ``results`` of the current directory; every step (oneCCL writes its CSV
+    there with -o from its own working folder) must find it."""
+    monkeypatch.chdir(tmp_path)
+    result = invoke("basic", "--replay", RECORDINGS / "b60x4", "--timeout-scale", "0.05")
+    assert result.exit_code == 0, result.output
+    run = only_run(tmp_path / "results")
+    steps = json.loads((run / "steps.json").read_text())
+    rows = steps["steps"] if isinstance(steps, dict) else steps
+    assert len(rows) == 13
+    failed = [(s["name"], s["exit_code"]) for s in rows if s["exit_code"] != 0]
+    assert not failed, failed
+    for op in ("allreduce", "allgather", "alltoall"):
+        assert (run / f"{op}_outplace_128M.csv").stat().st_size > 0
+    assert "RECORDING b60x4" in result.output
