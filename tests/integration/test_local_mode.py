@@ -4,7 +4,10 @@ The other integration tests drive nodes over SSH with ``--inventory``. Here the 
 runs *inside* the node, as a user runs it on the machine to install: the localhost
 inventory (``ansible_connection=local``), the bundle extracted once to the node's
 ``/var/lib/multiarc/bundles/<version>`` and used in place by the roles (no transfer),
-state and logs in the node's ``/var/lib/multiarc`` and ``/var/log/multiarc``.
+state and logs in the node's ``/var/lib/multiarc`` and ``/var/log/multiarc``. Then a second
+run (nothing changes; with ``--reboot`` the local reboot command runs, a harmless stand-in
+injected through MULTIARC_REBOOT_COMMAND) and ``--verify`` against ``local://`` (the checks
+of the running kernel are SKIP, as on the SSH nodes: a chroot runs the host's kernel).
 
 How: the checkout, the virtualenv and the Python installation the venv was made from are
 bind-mounted read-only into the node's root at their own paths, the bundle archive is put
@@ -32,6 +35,7 @@ from typing import Any
 
 import pytest
 from multiarc.installer.driver import playbook_roles
+from multiarc.installer.install import REBOOT_COMMAND_ENV
 
 from tests.integration.rootfs import Node
 from tests.integration.sites import (
@@ -103,11 +107,15 @@ def mounted_read_only(node: Node, folders: list[Path]) -> Iterator[None]:
 
 
 def in_node(
-    node: Node, command: list[str], *args: str, timeout: float = INSTALL_TIMEOUT
+    node: Node,
+    command: list[str],
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = INSTALL_TIMEOUT,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["chroot", str(node.root), *command, *args],
-        env=NODE_ENV,
+        env={**NODE_ENV, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -121,10 +129,11 @@ class LocalInstall:
     bundle: str  # the archive's path inside the node
     first: subprocess.CompletedProcess[str]
 
-    def install(self) -> subprocess.CompletedProcess[str]:
-        return in_node(
-            self.site.node, self.command, "--offline", self.bundle, "--allow-os-override", "--yes"
-        )
+    def install(
+        self, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        args = ("--offline", self.bundle, "--allow-os-override", "--yes", *extra)
+        return in_node(self.site.node, self.command, *args, env=env)
 
     def state(self) -> dict[str, Any]:
         return json.loads(self.site.file("/var/lib/multiarc/state.json").read_text())
@@ -196,17 +205,26 @@ def test_local_install_installs_the_bundle_versions(
     assert not wrong, f"installed vs bundle: {wrong}"
 
 
-def test_local_second_run_changes_nothing(local_install: LocalInstall) -> None:
+def test_local_second_run_changes_nothing_and_reboots_this_machine(
+    local_install: LocalInstall,
+) -> None:
+    """Run again with ``--reboot``: nothing changes, and as the reboot is still pending the
+    local reboot command runs on this machine (a harmless stand-in injected for the test)."""
     assert local_install.first.returncode == 0, explain(local_install.first)
     site = local_install.site
     watched = ["/etc/default/grub", "/boot/grub/grub.cfg", "/var/lib/dpkg/status"]
     before = {p: site.file(p).stat().st_mtime_ns for p in watched}
-    done = local_install.install()
+    marker = "/root/multiarc-reboot-ran"
+    reboot = {REBOOT_COMMAND_ENV: f"touch {marker}"}
+    done = local_install.install("--reboot", env=reboot)
     assert done.returncode == 0, explain(done)
     assert re.search(r"bundle \S+: ok, 0 changed, 0 failed", flat(done.stdout)), explain(done)
     assert summary_rows(done.stdout, HOST) == dict.fromkeys(playbook_roles(), "unchanged")
     assert {p: site.file(p).stat().st_mtime_ns for p in watched} == before
     assert local_install.state()["last_run"]["changed"] == 0
+    assert f"reboot required on {HOST}" in flat(done.stdout)
+    assert f"rebooting this machine: touch {marker}" in flat(done.stdout)
+    assert site.file(marker).is_file()
 
 
 def test_local_verify_passes(local_install: LocalInstall) -> None:
