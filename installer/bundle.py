@@ -52,6 +52,7 @@ from multiarc.installer.bundle_manifest import (
     sha256_file,
     tree_files,
 )
+from multiarc.installer.preflight import existing_parent, free_bytes
 from multiarc.installer.safe_extract import (
     UNSAFE_HINT,
     check_member,
@@ -404,19 +405,10 @@ def human_size(n: int) -> str:
 
 
 def mount_point(path: Path) -> Path:
-    probe = path.resolve()
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
+    probe = existing_parent(path.resolve())
     while not os.path.ismount(probe) and probe != probe.parent:
         probe = probe.parent
     return probe
-
-
-def free_bytes(path: Path) -> int:
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return shutil.disk_usage(probe).free
 
 
 def space_needed(total_size: int) -> int:

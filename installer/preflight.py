@@ -97,12 +97,23 @@ def check_os(release: OsRelease, arch: str, allow_override: bool) -> str | None:
     return f"OS override: installing onto {found}, not the validated {target}"
 
 
-def check_disk(path: Path, needed_bytes: int, what: str) -> None:
-    """Raise when the filesystem holding path (or its nearest existing parent) is too full."""
+def existing_parent(path: Path) -> Path:
+    """path itself, or its nearest parent that exists (a folder not created yet)."""
     probe = path
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    return probe
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the filesystem that holds path (or will hold it)."""
+    return shutil.disk_usage(existing_parent(path)).free
+
+
+def check_disk(path: Path, needed_bytes: int, what: str) -> None:
+    """Raise when the filesystem holding path (or its nearest existing parent) is too full."""
+    probe = existing_parent(path)
+    free = free_bytes(probe)
     if free < needed_bytes:
         raise EnvironmentNotReady(
             f"not enough disk space for {what} in {probe}: "
