@@ -43,6 +43,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
+from multiarc.installer.verify import PACKAGE_DIRS  # noqa: E402
+
 from tests.fixtures.synthetic_bundle import (  # noqa: E402
     ONEAPI_COMPONENTS,
     build_bundle_archive,
@@ -66,18 +68,9 @@ from tests.integration.sites import (  # noqa: E402
 RATIO_GOAL = 1.3
 RERUN_GOAL_S = 15.0
 
-# Intel's installer.sh order: kernel first, then the package folders one by one.
-PLAIN_FOLDERS = (
-    "base",
-    "base/docker",
-    "gfxdrv/base",
-    "gfxdrv/gpgpu",
-    "gfxdrv/video",
-    "gfxdrv/graphics",
-    "tools/1ccl",
-    "tools/gemm",
-    "tools/xpu-smi",
-)
+# Intel's installer.sh order: kernel first (its own step in the script), then the package
+# folders one by one, in the bundle's order.
+PLAIN_FOLDERS = tuple(d for d in PACKAGE_DIRS if d != "kernel")
 
 PLAIN_SCRIPT = r"""
 set -euo pipefail

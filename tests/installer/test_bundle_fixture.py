@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from multiarc.installer.verify import PACKAGE_DIRS
 
 from tests.fixtures.synthetic_bundle import (
     FIXTURE_SUFFIX,
@@ -37,18 +38,7 @@ def _debs(tree: Path) -> dict[str, Path]:
 def test_layout_is_intels(bundle_tree: Path) -> None:
     assert bundle_tree.name == "multi-arc-bmg-offline-installer-2025.2.0-fixture"
     assert (bundle_tree / "VERSION").read_text().strip() == "2025.2.0-fixture"
-    for folder in (
-        "kernel",
-        "base",
-        "base/docker",
-        "gfxdrv/base",
-        "gfxdrv/gpgpu",
-        "gfxdrv/video",
-        "gfxdrv/graphics",
-        "tools/1ccl",
-        "tools/gemm",
-        "tools/xpu-smi",
-    ):
+    for folder in PACKAGE_DIRS:  # every package folder the installer reads
         assert list((bundle_tree / folder).glob("*.deb")), folder
     assert sorted(p.name for p in (bundle_tree / "firmware").iterdir()) == [
         "bmg_guc_70.bin.zst",
