@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from multiarc.evaluation.cli import main
 from multiarc.evaluation.replay_shim import CALL_LOG_ENV
 
+from tests.fixtures.original_steps import original_commands
+
 RECORDINGS = Path(__file__).resolve().parents[1] / "recordings"
 INSTALLED_REFERENCE = Path("root/opt/intel/multi-arc/results/reference_perf.csv")
 INTEL_COLUMNS = [
@@ -372,23 +374,7 @@ def test_help_teaches_with_examples_and_exit_codes(command: list[str]) -> None:
 
 # ----------------------------------------------------------------------- the original's steps
 
-ORIGINAL_STEPS = [  # platform_basic_evaluation.sh on a host with >= 2 GPUs, in its order
-    "sycl-ls",
-    "xpu-smi discovery",
-    "xpu-smi dump -m 0,1,2,3,4,5,18,19,20 -n 1",
-    "ze_peer -s 0 -d 1",
-    "ze_peer -o write -t transfer_bw -s 0 -d 1 -b",
-    "ze_peer -o read -t transfer_bw -s 0 -d 1 -b",
-    "ze_peak -t transfer_bw",
-    "ze_peak -t global_bw",
-    "matrix_mul_mkl int8 -m 40960 -n 40960 -k 40960 -c 0",
-    *(
-        f"mpirun -np 2 /usr/bin/1ccl_benchmark -a gpu -m usm -u device -e in_order -l {op} "
-        "-i 50 -w 20 -f 512 -t 67108864 -j off -p 0 -d float16 -q 0 -o "
-        f"RUN/{op}_outplace_128M.csv"
-        for op in ("allreduce", "allgather", "alltoall")
-    ),
-]
+ORIGINAL_STEPS = original_commands("RUN")  # the run folder's path shows as RUN
 
 
 def test_basic_runs_the_originals_command_lines_in_its_environment(tmp_path: Path) -> None:

@@ -15,25 +15,12 @@ from multiarc.evaluation.steps import (
 )
 
 from multiarc.errors import InputError
+from tests.fixtures.original_steps import original_commands
 
 RUN = Path("/results/20250101_000000")
 
 # platform_basic_evaluation.sh, command by command (tools' names without their folders).
-ORIGINAL = [
-    "sycl-ls",
-    "xpu-smi discovery",
-    "xpu-smi dump -m 0,1,2,3,4,5,18,19,20 -n 1",
-    "ze_peer -s 0 -d 1",
-    "ze_peer -o write -t transfer_bw -s 0 -d 1 -b",
-    "ze_peer -o read -t transfer_bw -s 0 -d 1 -b",
-    "ze_peak -t transfer_bw",
-    "ze_peak -t global_bw",
-    "matrix_mul_mkl int8 -m 40960 -n 40960 -k 40960 -c 0",
-] + [
-    f"mpirun -np 2 /usr/bin/1ccl_benchmark -a gpu -m usm -u device -e in_order -l {op} -i 50 "
-    f"-w 20 -f 512 -t 67108864 -j off -p 0 -d float16 -q 0 -o {RUN}/{op}_outplace_128M.csv"
-    for op in ("allreduce", "allgather", "alltoall")
-]
+ORIGINAL = original_commands(str(RUN))
 
 
 def commands(steps) -> list[str]:
