@@ -6,6 +6,10 @@ from pathlib import Path
 
 import pytest
 
+# Shared helpers that assert: rewrite their asserts as pytest does in test files (before
+# any test module imports them), so a failure shows the values.
+pytest.register_assert_rewrite("tests.integration.sites")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = REPO_ROOT / "tests" / "recordings"
 

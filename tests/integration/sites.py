@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -290,6 +291,20 @@ def summary_rows(stdout: str, host: str) -> dict[str, str]:
 def flat(text: str) -> str:
     """Text with every run of whitespace made one space (rich wraps titles to the table)."""
     return " ".join(text.split())
+
+
+def assert_verified_on_a_chroot_node(done: subprocess.CompletedProcess[str], host: str) -> None:
+    """``multiarc-install --verify`` passed on a test node: no failure, the checks of the
+    installed state PASS, and exactly the three checks that read the running system (a
+    chroot runs the host's kernel) are SKIP, with that reason."""
+    assert done.returncode == 0, explain(done)
+    tally = re.search(r"--verify: (\d+) pass, (\d+) fail, (\d+) skip", flat(done.stdout))
+    assert tally, explain(done)
+    passed, failed, skipped = map(int, tally.groups())
+    assert failed == 0 and passed >= 40
+    assert skipped == 3 and done.stdout.count("node is a chroot") == 3
+    for check in ("grub-cmdline", "firmware", "packages", "tools"):
+        assert re.search(rf"│ {host} │ {check}\s+│[^│]*│ PASS", done.stdout), check
 
 
 # -- bad bundles ----------------------------------------------------------------------------------
