@@ -61,23 +61,14 @@ def cmd_up(workdir: Path, address: str) -> int:
     except Exception:
         node.stop()
         raise
-    assert node._sshd is not None  # started above
     inventory = rootfs.write_inventory([node], workdir / "inventory.ini")
-    state = {"sshd_pid": node._sshd.pid, "root": str(node.root), "port": node.port}
+    state = {"sshd_pid": node.sshd_pid, "root": str(node.root), "port": node.port}
     (workdir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
     print(f"node1: root {node.root}, sshd on {address}:{node.port}")
     print(f"inventory: {inventory}")
     print(f"ssh: ssh -i {key} -p {node.port} -o StrictHostKeyChecking=no root@{address}")
     print(f"stop it with: testbed.py down {workdir}")
     return 0
-
-
-def _kill_inside(root: Path) -> None:
-    real = os.path.realpath(root)
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/root") == real:
-                os.kill(int(pid), signal.SIGKILL)
 
 
 def cmd_down(workdir: Path, keep: bool) -> int:
@@ -90,8 +81,8 @@ def cmd_down(workdir: Path, keep: bool) -> int:
         os.killpg(int(state["sshd_pid"]), signal.SIGTERM)
     time.sleep(0.5)
     root = Path(state["root"])
-    _kill_inside(root)
-    rootfs._unmount_below(root)
+    rootfs.kill_processes_in(root)
+    rootfs.unmount_below(root)
     state_path.unlink()
     if not keep:
         shutil.rmtree(workdir, ignore_errors=True)

@@ -138,7 +138,7 @@ def build_image(log: Path | None = None) -> Path:
         os.replace(partial, target)
         return target
     finally:
-        _unmount_below(root)
+        unmount_below(root)
         shutil.rmtree(work, ignore_errors=True)
 
 
@@ -191,7 +191,25 @@ def _mounted(path: Path) -> bool:
         return any(line.split()[4] == real for line in handle)
 
 
-def _unmount_below(root: Path) -> None:
+def processes_in(root: Path) -> list[int]:
+    """PIDs of the processes running chrooted into root."""
+    real = os.path.realpath(root)
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{pid}/root") == real:
+                found.append(int(pid))
+    return found
+
+
+def kill_processes_in(root: Path) -> None:
+    """SIGKILL every process still running inside root (a killed install's dpkg, say)."""
+    for pid in processes_in(root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def unmount_below(root: Path) -> None:
     """Unmount everything at or below root, deepest first (also after a failed setup)."""
     real = os.path.realpath(root)
     with open("/proc/self/mountinfo") as handle:
@@ -292,24 +310,19 @@ class Node:
                     os.killpg(self._sshd.pid, signal.SIGKILL)
                 self._sshd.wait(timeout=10)
             self._sshd = None
-        self._kill_chroot_processes()
+        kill_processes_in(self.root)
         for point in reversed(self._mounts):
             if point.name in ("sys", "dev"):
                 subprocess.run(["umount", "-R", str(point)], capture_output=True, check=False)
             else:
                 subprocess.run(["umount", str(point)], capture_output=True, check=False)
         self._mounts.clear()
-        _unmount_below(self.root)  # anything a test mounted itself
+        unmount_below(self.root)  # anything a test mounted itself
 
-    def _kill_chroot_processes(self) -> None:
-        """Processes still running inside this root (a killed install's dpkg, say), by PID."""
-        real = os.path.realpath(self.root)
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                if os.readlink(f"/proc/{pid}/root") == real:
-                    os.kill(int(pid), signal.SIGKILL)
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                continue
+    @property
+    def sshd_pid(self) -> int | None:
+        """The chrooted sshd's PID (its process group: sshd and its sessions), once started."""
+        return self._sshd.pid if self._sshd is not None else None
 
     # use
     def ssh(self, command: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.rootfs import processes_in
 from tests.integration.sites import (
     Site,
     UserBundle,
@@ -32,13 +33,7 @@ def _dpkg_journal(site: Site) -> list[Path]:
 
 
 def _pids_in_root(root: Path, but: int | None) -> list[int]:
-    real = os.path.realpath(root)
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            if os.readlink(f"/proc/{pid}/root") == real and int(pid) != but:
-                found.append(int(pid))
-    return found
+    return [pid for pid in processes_in(root) if pid != but]
 
 
 def _comm(pid: int) -> str:
