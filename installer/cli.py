@@ -164,7 +164,16 @@ def _install(request: InstallRequest, *, yes: bool, reboot: bool) -> None:
         return click.confirm(question, default=False)
 
     install_paths = InstallPaths.default()
-    report = install(request, install_paths, view, confirm=confirm, say=console.print)
+    try:
+        report = install(request, install_paths, view, confirm=confirm, say=console.print)
+    except KeyboardInterrupt:
+        if not request.check:
+            console.print(
+                "interrupted: what was done is recorded in "
+                f"{install_paths.state_file}; run the same command again to finish "
+                "(it completes interrupted package operations first)"
+            )
+        raise
     _print_report(console, report, request)
     if report.failed:
         raise ChecksFailed(

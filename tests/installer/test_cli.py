@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from multiarc.installer import cli as cli_module
 from multiarc.installer import driver, preflight
 from multiarc.installer.cli import main
 from multiarc.installer.preflight import OsRelease
@@ -185,3 +186,19 @@ def test_verify_with_every_check_skipped_is_not_a_pass(env: Path) -> None:
         "--verify", "--skip-check", "running-kernel,kernel-cmdline,xe-module,grub-cmdline"
     )
     assert code == 1 and "everything was skipped" in out
+
+
+def test_ctrl_c_says_how_to_finish_and_exits_130(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle = env / "b.tar.xz"
+    bundle.write_bytes(b"x")
+
+    def interrupted(*_args: object, **_kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_module, "install", interrupted)
+    code, out = _run("--offline", str(bundle), "--yes")
+    assert code == 130
+    assert "run the same command again to finish" in out
+    assert str(paths.STATE_DIR / "state.json") in out
