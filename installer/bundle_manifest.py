@@ -164,7 +164,9 @@ class Manifest:
         try:
             data = json.loads(text)
         except (ValueError, UnicodeDecodeError) as err:
-            raise InputError(f"{source} is not valid JSON ({err})", hint) from None
+            raise InputError(f"{source} is not valid JSON ({str(err)[:120]})", hint) from None
+        except RecursionError:
+            raise InputError(f"{source} is nested too deeply to be a manifest", hint) from None
         if not isinstance(data, dict):
             raise InputError(f"{source} is not a JSON object", hint)
         schema = data.get("schema_version")
@@ -175,6 +177,8 @@ class Manifest:
             )
         try:
             target = data.get("target_os") or {}
+            if not isinstance(data.get("files"), list) or not isinstance(target, dict):
+                raise ValueError("files must be a list and target_os an object")
             files = [_entry(item) for item in data["files"]]
             manifest = cls(
                 bundle_version=_text(data["bundle_version"]),
@@ -188,7 +192,8 @@ class Manifest:
                 created_by=str(data.get("created_by", "")),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise InputError(f"{source} is malformed ({type(err).__name__}: {err})", hint) from None
+            why = str(err)[:200]
+            raise InputError(f"{source} is malformed ({type(err).__name__}: {why})", hint) from None
         seen: set[str] = set()
         for entry in files:
             if entry.path in seen:
@@ -204,24 +209,34 @@ class Manifest:
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value:
-        raise ValueError(f"expected a non-empty string, got {value!r}")
+        raise ValueError(f"expected a non-empty string, got {str(value)[:80]!r}")
+    return value
+
+
+def _optional_text(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"{key} of {str(item.get('path'))[:80]!r} is not a string")
     return value
 
 
 def _entry(item: Any) -> ManifestEntry:
-    size = item["size"]
-    digest = item["sha256"]
-    if not isinstance(size, int) or size < 0:
-        raise ValueError(f"bad size {size!r} for {item.get('path')!r}")
+    if not isinstance(item, dict):
+        raise ValueError(f"a files entry is not an object: {str(item)[:80]}")
+    path = _text(item.get("path"))
+    size = item.get("size")
+    digest = item.get("sha256")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"bad size {str(size)[:40]} for {path[:80]!r}")
     if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
-        raise ValueError(f"bad sha256 {digest!r} for {item.get('path')!r}")
+        raise ValueError(f"bad sha256 {str(digest)[:80]!r} for {path[:80]!r}")
     return ManifestEntry(
-        path=_text(item["path"]),
+        path=path,
         size=size,
         sha256=digest,
-        component=_text(item.get("component") or component_of(item["path"])),
-        package=item.get("package"),
-        version=item.get("version"),
+        component=_optional_text(item, "component") or component_of(path),
+        package=_optional_text(item, "package"),
+        version=_optional_text(item, "version"),
     )
 
 

@@ -15,10 +15,11 @@ from multiarc.installer.install import (
     reboot_hosts,
 )
 from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts
+from multiarc.installer.node_record import NodeRecord, read_records
 from multiarc.installer.progress import PlainView, RichView, View
-from multiarc.installer.state import load_state
 from multiarc.installer.summary import print_summary
 from multiarc.installer.verify import (
+    CheckResult,
     counts,
     expectations,
     host_specs,
@@ -30,6 +31,7 @@ from multiarc.installer.verify_checks import CHECKS
 from rich.console import Console
 
 from multiarc.errors import ChecksFailed, EnvironmentNotReady, InputError, reports_errors
+from multiarc.paths import NODE_STATE_FILE
 
 EPILOG = """\b
 Examples:
@@ -210,18 +212,43 @@ def _print_report(console: Console, report: InstallReport, request: InstallReque
 
 def _verify(inventory: Path | None, skip_check: str | None) -> None:
     skip = parse_skip_checks(skip_check)
-    install_paths = InstallPaths.default()
-    state = load_state(install_paths.state_file)
-    if not state.bundle_dir or not Path(state.bundle_dir).is_dir():
-        raise EnvironmentNotReady(
-            f"no installed bundle recorded in {install_paths.state_file}",
-            "run multiarc-install --offline BUNDLE.tar.xz first",
-        )
     hosts = inventory_hosts(inventory) if inventory else [LOCAL_HOST]
-    expect = expectations(Path(state.bundle_dir), state, skip)
+    install_paths = InstallPaths.default()
     console = _console()
-    console.print(f"verifying bundle {state.bundle_version} on {', '.join(hosts)} ...")
-    results = run_checks(expect, host_specs(inventory, hosts), inventory)
+    records = read_records(inventory, hosts)
+    if not any(r.bundle_version for r in records):
+        problems = "; ".join(f"{r.host}: {r.problem}" for r in records)
+        raise EnvironmentNotReady(
+            f"nothing to verify: {problems}",
+            "run multiarc-install --offline BUNDLE.tar.xz first (with the same --inventory)",
+        )
+    results: list[CheckResult] = [
+        CheckResult(r.host, "install-record", str(NODE_STATE_FILE), "FAIL", r.problem)
+        for r in records
+        if not r.bundle_version
+    ]
+    groups: dict[str, list[NodeRecord]] = {}
+    for record in records:
+        if record.bundle_version:
+            groups.setdefault(record.bundle_version, []).append(record)
+    for version, members in groups.items():
+        console.print(
+            f"verifying bundle {version} on {', '.join(r.host for r in members)} ..."
+        )
+        bundle_dir = install_paths.bundles_dir / version
+        if not bundle_dir.is_dir():
+            results.extend(
+                CheckResult(
+                    r.host, "install-record", version, "FAIL",
+                    f"this controller has no copy of bundle {version} ({bundle_dir}): verify "
+                    "from the controller that installed it, or install it again from here",
+                )
+                for r in members
+            )  # fmt: skip
+            continue
+        expect = expectations(bundle_dir, members, skip)
+        specs = host_specs(inventory, [r.host for r in members])
+        results.extend(run_checks(expect, specs, inventory))
     tally = counts(results)
     title = (
         f"multiarc-install --verify: {tally['PASS']} pass, {tally['FAIL']} fail, "

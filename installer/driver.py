@@ -30,6 +30,7 @@ from multiarc.paths import PROJECT_ROOT
 
 PLAYBOOK = PROJECT_ROOT / "playbooks" / "site.yml"
 ROLES_DIR = PROJECT_ROOT / "roles"
+MODULES_DIR = PLAYBOOK.parent / "library"  # the project's own modules (ad-hoc runs too)
 
 
 def available_roles(roles_dir: Path | None = None) -> list[str]:
@@ -119,6 +120,7 @@ def runner_envvars(control_dir: Path | None) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
+        "ANSIBLE_LIBRARY": str(MODULES_DIR),
         "ANSIBLE_GATHERING": "explicit",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",

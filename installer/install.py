@@ -1,17 +1,23 @@
 """The flow of ``multiarc-install --offline``: checks, bundle, playbook, state, summary.
 
-Order matters: controller preflight (root, OS, disk) → lock → bundle verification (nothing
-on the system has changed until it passes) → confirmation → extraction to
-``/var/lib/multiarc/bundles/<version>`` → the playbook through ansible-runner → state and
-summary. ``--check`` extracts into a temporary folder that is removed afterwards and writes
-no state: it changes nothing.
+Order matters: bundle verification (a bad bundle is exit 2 on any machine; nothing has
+changed until it passes) → controller preflight (root, OS, disk) → lock → confirmation →
+extraction to ``/var/lib/multiarc/bundles/<version>`` → the playbook through
+ansible-runner, which takes each node's own lock → state and summary; the node locks are
+released at the end, whatever happened. Over SSH the nodes receive a private copy of the
+bytes that were verified, never the user's file again. ``--check`` extracts into a
+temporary folder that is removed afterwards and writes no state: it changes nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import secrets
 import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -117,101 +123,193 @@ def install(
     confirm: Callable[[str], bool],
     say: Callable[[str], None],
 ) -> InstallReport:
-    """Run the whole install; raise a MultiarcError for anything that stops it early."""
+    """Run the whole install; raise a MultiarcError for anything that stops it early.
+
+    The bundle is verified first (a bad bundle is exit 2 whatever the machine), then the
+    controller's preflight (root, OS, disk), then everything under the install lock. Over
+    SSH the verified bytes are kept in a private copy, and only that copy is extracted and
+    sent: a bundle file changed after verification is never used.
+    """
     roles = playbook_roles()
     selected = selected_roles(roles, request.only, request.skip)
     hosts = inventory_hosts(request.inventory) if request.inventory else [LOCAL_HOST]
     if not request.bundle.is_file():
         raise InputError(f"bundle not found: {request.bundle}", "pass the path of BUNDLE.tar.xz")
-    notes = controller_preflight(
-        local=request.inventory is None,
-        allow_os_override=request.allow_os_override,
-        state_dir=install_paths.state_dir,
-        log_dir=install_paths.log_dir,
-        bundle=request.bundle,
-    )
-    with InstallLock(install_paths.lock_file):
-        state = load_state(install_paths.state_file)
-        if state.was_interrupted() and state.last_run is not None:
-            notes.append(
-                f"the previous run (pid {state.last_run.pid}, started {state.last_run.started_at})"
-                " did not finish; this run completes it"
-            )
+    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+    private_dir = _private_dir(install_paths, stamp)
+    try:
         from multiarc.installer import bundle as bundle_mod
 
+        keep = private_dir / PRIVATE_COPY if private_dir and request.inventory else None
         say(f"verifying bundle {request.bundle} ...")
-        checked = bundle_mod.verify_bundle(request.bundle)
+        checked = bundle_mod.verify_bundle(request.bundle, keep_copy=keep)
+        notes = controller_preflight(
+            local=request.inventory is None,
+            allow_os_override=request.allow_os_override,
+            state_dir=install_paths.state_dir,
+            log_dir=install_paths.log_dir,
+            bundle=request.bundle,
+        )
+        assert private_dir is not None  # the state folder is writable: preflight said so
         notes.extend(_bundle_notes(checked))
-        where = ", ".join(hosts)
-        if not request.check and not confirm(f"Install {request.bundle.name} onto {where}?"):
-            raise InputError("installation not confirmed", "pass --yes to install without asking")
-        stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-        install_paths.runner_dir.mkdir(parents=True, exist_ok=True)
-        private_dir = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=install_paths.runner_dir))
-        extract_root = private_dir / "bundle" if request.check else install_paths.bundles_dir
-        say(f"extracting bundle to {extract_root} ...")
-        extracted = bundle_mod.extract_bundle(request.bundle, extract_root)
-        log_path = install_paths.log_dir / f"install-{stamp}.log"
-        events_path = install_paths.log_dir / f"install-{stamp}.events.jsonl"
-        inventory = request.inventory or write_localhost_inventory(private_dir / "inventory")
-        run = PlaybookRun(
-            inventory=inventory.resolve(),
-            private_dir=private_dir,
-            extravars=playbook_vars(extracted, request),
-            only=request.only,
-            skip=request.skip,
-            check=request.check,
-        )
-        record = RunRecord(
-            started_at=now_iso(),
-            pid=os.getpid(),
-            bundle_version=str(extracted.version),
-            check_mode=request.check,
-            only=request.only,
-            skip=request.skip,
-            log=str(log_path),
-            events=str(events_path),
-        )
-        interrupted = state.was_interrupted()
-        if not request.check:
-            _start_state(state, extracted, request, record)
-            save_state(install_paths.state_file, state)
-            if interrupted:
-                say("the last run was interrupted: finishing interrupted package operations ...")
-                repair_packages(inventory, hosts, install_paths.runner_dir)
-                notes.append(
-                    "ran `dpkg --configure -a` where the interrupted run left packages half "
-                    f"installed ({', '.join(hosts)})"
-                )
-        try:
-            with log_path.open("w") as log, events_path.open("w") as events:
-                log.write(_log_header(request, extracted, hosts, notes))
-                outcome = run_playbook(run, view, EventRecorder(events, log), selected)
-                report = _report(
-                    outcome,
-                    request,
-                    extracted,
-                    hosts,
-                    roles,
-                    selected,
-                    notes,
-                    log_path,
-                    events_path,
-                )
-                log.write(_log_footer(report))
-        except BaseException:
-            if not request.check:
-                record.result = "interrupted"
-                record.finished_at = now_iso()
-                save_state(install_paths.state_file, state)
-            raise
-        finally:
+        with InstallLock(install_paths.lock_file):
+            _remove_old_private_copies(install_paths.runner_dir, keep)
+            return _install_locked(
+                _Run(request, install_paths, private_dir, stamp, checked, hosts, notes),
+                view,
+                confirm=confirm,
+                say=say,
+                roles=(roles, selected),
+            )
+    finally:
+        if private_dir is not None:
+            (private_dir / PRIVATE_COPY).unlink(missing_ok=True)
             if request.check:
                 shutil.rmtree(private_dir, ignore_errors=True)
+
+
+PRIVATE_COPY = "bundle.tar.xz"
+
+
+@dataclass
+class _Run:
+    request: InstallRequest
+    paths: InstallPaths
+    private_dir: Path
+    stamp: str
+    checked: Any  # bundle_verify.VerifiedBundle
+    hosts: list[str]
+    notes: list[str]
+
+
+def _private_dir(install_paths: InstallPaths, stamp: str) -> Path | None:
+    """A new root-only folder for this run (None when the state folder is not writable:
+    preflight then stops the run with exit 3)."""
+    try:
+        install_paths.runner_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=install_paths.runner_dir))
+    except OSError:
+        return None
+
+
+def _remove_old_private_copies(runner_dir: Path, keep: Path | None) -> None:
+    """Private bundle copies of runs that were killed (only ever removed under the lock)."""
+    for copy in runner_dir.glob(f"*/{PRIVATE_COPY}"):
+        if copy != keep:
+            copy.unlink(missing_ok=True)
+
+
+def _install_locked(
+    run: _Run,
+    view: View,
+    *,
+    confirm: Callable[[str], bool],
+    say: Callable[[str], None],
+    roles: tuple[list[str], list[str]],
+) -> InstallReport:
+    from multiarc.installer import bundle as bundle_mod
+
+    request, install_paths, hosts, notes = run.request, run.paths, run.hosts, run.notes
+    state = load_state(install_paths.state_file)
+    if state.was_interrupted() and state.last_run is not None:
+        notes.append(
+            f"the previous run (pid {state.last_run.pid}, started {state.last_run.started_at})"
+            " did not finish; this run completes it"
+        )
+    where = ", ".join(hosts)
+    if not request.check and not confirm(f"Install {request.bundle.name} onto {where}?"):
+        raise InputError("installation not confirmed", "pass --yes to install without asking")
+    extract_root = run.private_dir / "bundle" if request.check else install_paths.bundles_dir
+    say(f"extracting bundle to {extract_root} ...")
+    extracted = bundle_mod.extract_bundle(run.checked, extract_root)
+    log_path = install_paths.log_dir / f"install-{run.stamp}.log"
+    events_path = install_paths.log_dir / f"install-{run.stamp}.events.jsonl"
+    inventory = request.inventory or write_localhost_inventory(run.private_dir / "inventory")
+    owner = lock_owner(install_paths, run.stamp)
+    playbook = PlaybookRun(
+        inventory=inventory.resolve(),
+        private_dir=run.private_dir,
+        extravars={
+            **playbook_vars(extracted, request),
+            "multiarc_bundle_sha256": run.checked.archive_sha256,
+            **(node_bundle_vars(run.checked, run.private_dir) if request.inventory else {}),
+            "multiarc_lock_owner": owner,
+        },
+        only=request.only,
+        skip=request.skip,
+        check=request.check,
+    )
+    record = RunRecord(
+        started_at=now_iso(),
+        pid=os.getpid(),
+        bundle_version=str(extracted.version),
+        check_mode=request.check,
+        only=request.only,
+        skip=request.skip,
+        log=str(log_path),
+        events=str(events_path),
+    )
+    interrupted = state.was_interrupted()
+    if not request.check:
+        _start_state(state, extracted, request, record)
+        save_state(install_paths.state_file, state)
+        if interrupted:
+            say("the last run was interrupted: finishing interrupted package operations ...")
+            repair_packages(inventory, hosts, install_paths.runner_dir)
+            notes.append(
+                "ran `dpkg --configure -a` where the interrupted run left packages half "
+                f"installed ({', '.join(hosts)})"
+            )
+    all_roles, selected = roles
+    try:
+        with log_path.open("w") as log, events_path.open("w") as events:
+            log.write(_log_header(request, extracted, hosts, notes))
+            outcome = run_playbook(playbook, view, EventRecorder(events, log), selected)
+            report = _report(
+                outcome,
+                request,
+                extracted,
+                hosts,
+                all_roles,
+                selected,
+                notes,
+                log_path,
+                events_path,
+            )
+            log.write(_log_footer(report))
+    except BaseException:
         if not request.check:
-            _finish_state(state, report, record, selected)
+            record.result = "interrupted"
+            record.finished_at = now_iso()
             save_state(install_paths.state_file, state)
-        return report
+        raise
+    finally:
+        if not request.check:
+            release_node_locks(inventory, hosts, owner, install_paths.runner_dir)
+    if not request.check:
+        _finish_state(state, report, record, selected)
+        save_state(install_paths.state_file, state)
+    return report
+
+
+def lock_owner(install_paths: InstallPaths, stamp: str) -> dict[str, Any]:
+    """Who holds a node's lock: this controller (host and state folder) and this run."""
+    return {
+        "controller": f"{socket.gethostname()}:{install_paths.state_dir.resolve()}",
+        "run_id": f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}",
+        "pid": os.getpid(),
+        "started": now_iso(),
+    }
+
+
+def release_node_locks(
+    inventory: Path, hosts: list[str], owner: dict[str, Any], runner_dir: Path
+) -> None:
+    """Remove this run's lock on every node that has it (best effort: a node that cannot be
+    reached keeps it, and this controller's next run takes it over)."""
+    args = json.dumps({"owner": owner, "state": "released", "path": str(paths.NODE_LOCK_FILE)})
+    with contextlib.suppress(Exception):
+        run_adhoc(inventory, hosts, "multiarc_node_lock", args, runner_dir)
 
 
 # dpkg refuses new work after an interruption until pending packages are configured; the
@@ -233,6 +331,23 @@ def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None
         )
 
 
+def node_bundle_vars(checked: Any, private_dir: Path) -> dict[str, Any]:
+    """What a node needs to check the bundle it receives: the archive's sha256 and sizes, the
+    top folder, every file's size and sha256 (a file on the controller) and the links."""
+    files = private_dir / "bundle-files.json"
+    listing = [[rel, d.size, d.sha256] for rel, d in sorted(checked.digests.items())]
+    files.write_text(json.dumps(listing))
+    return {
+        "multiarc_bundle_archive": str(checked.readable_source.resolve()),
+        "multiarc_bundle_sha256": checked.archive_sha256,
+        "multiarc_bundle_archive_bytes": checked.archive_size,
+        "multiarc_bundle_unpacked_bytes": checked.total_size,
+        "multiarc_bundle_top": checked.top,
+        "multiarc_bundle_files": str(files),
+        "multiarc_bundle_links": dict(checked.symlinks),
+    }
+
+
 def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
     """Extra variables the roles read (see roles/README.md)."""
     root = str(Path(extracted.root).resolve())
@@ -240,13 +355,14 @@ def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
         "multiarc_bundle_src": root,
         "multiarc_bundle_version": str(extracted.version),
         "multiarc_os_override": bool(request.allow_os_override),
+        "multiarc_target_kernel": str(getattr(extracted, "kernel_version", None) or ""),
+        "multiarc_node_state_file": str(paths.NODE_STATE_FILE),
+        "multiarc_node_lock_file": str(paths.NODE_LOCK_FILE),
     }
     if request.inventory is None:
-        # the controller is the node: the roles use the extracted tree in place
+        # the controller is the node: the roles use the extracted tree in place; nodes over
+        # SSH receive the verified bytes instead (node_bundle_vars)
         extravars["multiarc_bundle_dir"] = root
-    else:
-        # nodes over SSH receive the verified archive and unpack it (local_repo role)
-        extravars["multiarc_bundle_archive"] = str(request.bundle.resolve())
     return extravars
 
 
@@ -312,8 +428,8 @@ def _finish_state(
 ) -> None:
     finished = now_iso()
     for row in report.rows:
-        if row.result == "not selected":
-            continue
+        if row.result in ("not selected", "unreachable", "not run"):
+            continue  # this run did not get to it: what an earlier run did stays recorded
         host = state.host(row.host)
         status = {"failed": "failed", "skipped": "skipped"}.get(row.result, "done")
         host.roles[row.role] = RoleStatus(

@@ -15,7 +15,9 @@ CONTAINER_SKIP = "host-only role: skipped in a container"
 class RoleOutcome:
     host: str
     role: str
-    result: str  # changed, unchanged, would change, failed, skipped, not selected
+    # changed, unchanged, would change, failed, skipped, not selected, and for roles that
+    # did not run because the host dropped out: unreachable, not run
+    result: str
     changed: int = 0
     ok: int = 0
     skipped: int = 0
@@ -36,6 +38,7 @@ def role_outcomes(
     for host in hosts:
         by_role = tally.hosts.get(host, {})
         container = bool(tally.fact(host, "multiarc_container", False))
+        dropped = _dropped_out(tally, host)
         names = list(roles) + [r for r in by_role if r not in roles]
         for role in names:
             if role == PLAYBOOK_SCOPE and role not in by_role:
@@ -44,8 +47,28 @@ def role_outcomes(
             if role not in selected and role != PLAYBOOK_SCOPE and t is None:
                 rows.append(RoleOutcome(host, role, "not selected", reason="--only/--skip"))
                 continue
+            if dropped and (t is None or (t.ran == 0 and t.skipped == 0)):
+                rows.append(RoleOutcome(host, role, dropped[0], reason=dropped[1]))
+                continue
             rows.append(_outcome(host, role, t or RoleTally(), container, check))
     return rows
+
+
+def _dropped_out(tally: RunTally, host: str) -> tuple[str, str] | None:
+    """("unreachable"|"not run", why) when the host left the run before its end."""
+    by_role = tally.hosts.get(host, {})
+    recap = tally.recap.get(host, {})
+    unreachable = [r for r, t in by_role.items() if t.unreachable]
+    if unreachable or recap.get("dark"):
+        where = f" (lost during {unreachable[0]})" if unreachable else ""
+        return "unreachable", f"host unreachable{where}: not run; what was done stays recorded"
+    failed = [r for r, t in by_role.items() if t.failed]
+    if failed or recap.get("failures"):
+        at = f" at {failed[0]}" if failed else ""
+        return "not run", f"the host stopped{at}; not run"
+    if host not in tally.recap and tally.recap:
+        return "unreachable", "host missing from the run's recap: not run"
+    return None
 
 
 def _outcome(host: str, role: str, t: RoleTally, container: bool, check: bool) -> RoleOutcome:
@@ -57,9 +80,11 @@ def _outcome(host: str, role: str, t: RoleTally, container: bool, check: bool) -
         changed_tasks=list(t.changed_tasks),
         failed_tasks=list(t.failed_tasks),
     )
-    if t.failed or t.unreachable:
+    if t.unreachable and not t.failed:
+        row.result = "unreachable"
+        row.reason = "host unreachable during this role; what was done stays recorded"
+    elif t.failed:
         row.result = "failed"
-        row.reason = "unreachable" if t.unreachable and not t.failed else ""
     elif t.ran == 0:
         # every task skipped, or the role was not included at all on this host
         row.result = "skipped"
@@ -74,6 +99,8 @@ STYLE = {
     "would change": "yellow",
     "unchanged": "green",
     "failed": "bold red",
+    "unreachable": "bold red",
+    "not run": "magenta",
     "skipped": "cyan",
     "not selected": "dim",
 }

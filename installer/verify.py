@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from multiarc.installer import verify_checks
-from multiarc.installer.state import InstallState
+from multiarc.installer.node_record import NodeRecord
 from rich.table import Table
 
 from multiarc import paths
@@ -43,7 +43,6 @@ PACKAGE_DIRS = (
     "tools/gemm",
     "tools/xpu-smi",
 )
-CMDLINE_PARAMS = ("intel_iommu=off",)
 BIN_DIRS = ("usr/bin/", "usr/local/bin/", "usr/sbin/", "bin/")
 
 
@@ -85,11 +84,14 @@ def kernel_release(package: str) -> str | None:
     return match.group(1) if match else None
 
 
-def expectations(bundle_dir: Path, state: InstallState, skip_checks: list[str]) -> dict[str, Any]:
-    """Everything the checks compare against, derived from the extracted bundle."""
+def expectations(
+    bundle_dir: Path, records: list[NodeRecord], skip_checks: list[str]
+) -> dict[str, Any]:
+    """Everything the checks compare against: the extracted bundle the nodes (one bundle
+    version) recorded, and each node's own record (kernel parameters, container)."""
     packages: list[dict[str, Any]] = []
     tools: list[dict[str, str]] = []
-    target_kernel = state.target_kernel
+    target_kernel = next((r.target_kernel for r in records if r.target_kernel), None)
     for component in PACKAGE_DIRS:
         for deb in sorted((bundle_dir / component).glob("*.deb")):
             name, version = deb_fields(deb)
@@ -115,15 +117,16 @@ def expectations(bundle_dir: Path, state: InstallState, skip_checks: list[str]) 
         if blob.is_file()
     ]
     return {
-        "bundle_version": state.bundle_version,
+        "bundle_version": records[0].bundle_version if records else None,
         "target_kernel": target_kernel,
-        "cmdline_params": list(CMDLINE_PARAMS),
         "firmware_dir": str(paths.FIRMWARE_XE_DIR),
         "firmware": firmware,
         "packages": packages,
         "tools": tools,
         "skip_checks": list(skip_checks),
-        "hosts": {name: {"container": host.container} for name, host in state.hosts.items()},
+        "hosts": {
+            r.host: {"container": r.container, "cmdline_params": r.cmdline_params} for r in records
+        },
     }
 
 

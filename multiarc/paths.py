@@ -22,6 +22,10 @@ INSTALL_LOG_DIR = Path(os.environ.get("MULTIARC_LOG_DIR", "/var/log/multiarc"))
 BUNDLES_DIR = STATE_DIR / "bundles"  # extracted bundles, one folder per version
 INSTALL_LOCK_FILE = STATE_DIR / "install.lock"  # held (fcntl) by the running multiarc-install
 RUNNER_DIR = STATE_DIR / "runner"  # ansible-runner private data of the last runs
+# On each node (fixed paths, whatever the controller's state folder): what the node has
+# installed (read by --verify) and the lock one installer at a time holds there.
+NODE_STATE_FILE = Path("/var/lib/multiarc/node-state.json")
+NODE_LOCK_FILE = Path("/var/lib/multiarc/node.lock")
 
 # Folders searched for tools beyond PATH, in order.
 TOOL_SEARCH_DIRS: tuple[Path, ...] = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -11,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from multiarc.installer import bundle
+from multiarc.installer import bundle_extract
 from multiarc.installer.bundle import (
     MANIFEST_NOTE,
     create_bundle,
@@ -20,12 +21,14 @@ from multiarc.installer.bundle import (
     verify_bundle,
     write_archive,
 )
+from multiarc.installer.bundle_extract import _extract_into
 from multiarc.installer.bundle_manifest import (
     EXTRACTED_MARKER,
     MANIFEST_NAME,
     Manifest,
     TargetOS,
     build_manifest,
+    sha256_file,
 )
 
 from multiarc.errors import EnvironmentNotReady, ExitCode, InputError
@@ -78,13 +81,15 @@ def test_intel_archive_without_manifest_gets_a_note(intel_archive: Path) -> None
     assert checked.target_os is None
 
 
-def test_tree_at_the_archive_root_is_accepted(bundle_tree: Path, tmp_path: Path) -> None:
+def test_tree_at_the_archive_root_is_refused(bundle_tree: Path, tmp_path: Path) -> None:
+    """Without its top folder a bundle would be flattened on the node: refused up front."""
     out = tmp_path / "root.tar.xz"
     with tarfile.open(out, "w:xz", preset=0) as tar:
         for path in sorted(bundle_tree.iterdir()):
             tar.add(path, arcname=path.name)
-    checked = verify_bundle(out)
-    assert checked.top == "" and checked.version == VERSION and not checked.has_manifest
+    with pytest.raises(InputError, match=r"root.tar.xz has no single top folder") as excinfo:
+        verify_bundle(out)
+    assert "bundle create" in str(excinfo.value.hint)
 
 
 def test_content_id_names_the_content_not_the_packing(
@@ -157,8 +162,12 @@ def test_truncated_archive_names_the_file(bundle_archive: Path, tmp_path: Path) 
 def test_not_an_archive(tmp_path: Path) -> None:
     junk = tmp_path / "junk.tar.xz"
     junk.write_bytes(b"this is not xz")
-    with pytest.raises(InputError, match=r"junk.tar.xz is not a readable"):
+    with pytest.raises(InputError, match=r"junk.tar.xz is not a known archive format, not an xz"):
         verify_bundle(junk)
+    gz = tmp_path / "gz.tar.xz"
+    gz.write_bytes(b"\x1f\x8b\x08\x00rest")
+    with pytest.raises(InputError, match=r"gz.tar.xz is gzip, not an xz-compressed tar archive"):
+        verify_bundle(gz)
     with pytest.raises(InputError, match="bundle not found"):
         verify_bundle(tmp_path / "absent.tar.xz")
 
@@ -204,7 +213,7 @@ def test_a_deb_that_is_not_a_package(bundle_tree_copy: Path, tmp_path: Path) -> 
     fake.write_bytes(b"<html>404 not found</html>")
     rel = f"base/{fake.name}"
     manifest.files = [
-        replace(e, size=fake.stat().st_size, sha256=bundle.sha256_file(fake))
+        replace(e, size=fake.stat().st_size, sha256=sha256_file(fake))
         if e.path == rel
         else e
         for e in manifest.files
@@ -219,9 +228,9 @@ UNSAFE = [
     ("traversal", tarfile.REGTYPE, "{top}/../../etc/passwd", "", "`..`"),
     ("absolute", tarfile.REGTYPE, "/etc/cron.d/evil", "", "absolute path"),
     ("symlink out", tarfile.SYMTYPE, "{top}/tools/escape", "../../../etc/shadow", "symbolic link"),
-    ("symlink abs", tarfile.SYMTYPE, "{top}/tools/abs", "/etc/shadow", "absolute path /etc/shadow"),
-    ("symlink to the archive root", tarfile.SYMTYPE, "{top}/tools/up", "../..", "leaving"),
-    ("hardlink out", tarfile.LNKTYPE, "{top}/tools/hard", "../etc/passwd", "hard link leaving"),
+    ("symlink abs", tarfile.SYMTYPE, "{top}/tools/abs", "/etc/shadow", "absolute or empty path"),
+    ("symlink to the archive root", tarfile.SYMTYPE, "{top}/tools/up", "../..", "root folder"),
+    ("hardlink out", tarfile.LNKTYPE, "{top}/tools/hard", "../etc/passwd", "not an earlier"),
     ("char device", tarfile.CHRTYPE, "{top}/dev/mem", "", "character device"),
     ("block device", tarfile.BLKTYPE, "{top}/dev/sda", "", "block device"),
     ("fifo", tarfile.FIFOTYPE, "{top}/scripts/pipe", "", "FIFO"),
@@ -253,10 +262,12 @@ def test_unsafe_members_are_refused_by_name(
     assert message.startswith("unsafe member in evil.tar.xz:")
     assert repr(info.name) in message and says in message
     # defence in depth: the extractor refuses it too, writing nothing outside its folder
+    checked = verify_bundle(bundle_archive)
+    checked.source = archive
     dest = tmp_path / "dest"
     dest.mkdir()
     with pytest.raises(InputError, match="unsafe member"):
-        bundle._extract_into(archive, dest, top)
+        _extract_into(checked, dest)
     assert not (tmp_path / "etc").exists()
 
 
@@ -291,7 +302,7 @@ def test_duplicate_member_is_refused(bundle_archive: Path, tmp_path: Path) -> No
     top = f"multi-arc-bmg-offline-installer-{VERSION}"
     info = tarfile.TarInfo(f"{top}/VERSION")
     archive = _members_plus(bundle_archive, tmp_path / "dup.tar.xz", info, b"6.6.6\n")
-    with pytest.raises(InputError, match=rf"{top}/VERSION appears twice"):
+    with pytest.raises(InputError, match=rf"{top}/VERSION' appears twice"):
         verify_bundle(archive)
 
 
@@ -305,7 +316,7 @@ def test_extracts_into_the_version_folder(bundle_archive: Path, tmp_path: Path) 
     assert result.manifest is not None
     assert (result.root / "VERSION").read_text().strip() == VERSION
     for entry in result.manifest.files:
-        assert bundle.sha256_file(result.root / entry.path) == entry.sha256
+        assert sha256_file(result.root / entry.path) == entry.sha256
     assert os.access(result.root / "tools/level-zero-tests/ze_peer", os.X_OK)
     assert sorted(p.name for p in (tmp_path / "bundles").iterdir()) == [VERSION]  # no leftovers
     deb = next((result.root / "kernel").glob("linux-image-*.deb"))
@@ -343,7 +354,7 @@ def test_interrupted_extraction_leaves_nothing_that_looks_complete(
     def interrupted(*_args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bundle, "_check_extracted", interrupted)
+    monkeypatch.setattr(bundle_extract, "_swap_into_place", interrupted)
     with pytest.raises(KeyboardInterrupt):
         extract_bundle(bundle_archive, tmp_path)
     assert list(tmp_path.iterdir()) == []
@@ -355,11 +366,35 @@ def test_archive_swapped_after_verification_is_caught(
     archive = build_bundle_archive(bundle_tree_copy, tmp_path / "b.tar.xz", manifest=False)
     checked = verify_bundle(archive)
     (bundle_tree_copy / "README.md").write_text("changed after verification\n")
-    swapped = build_bundle_archive(bundle_tree_copy, tmp_path / "s.tar.xz", manifest=False)
-    monkeypatch.setattr(bundle, "_verified", lambda _path: checked)
+    build_bundle_archive(bundle_tree_copy, archive, manifest=False)  # same path, new bytes
     with pytest.raises(InputError, match=r"README.md differs from what was verified"):
-        extract_bundle(swapped, tmp_path / "out")
+        extract_bundle(checked, tmp_path / "out")
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_a_private_copy_keeps_the_verified_bytes(
+    bundle_tree_copy: Path, tmp_path: Path
+) -> None:
+    """verify(keep_copy=...) keeps exactly the bytes it checked; extraction reads those, so
+    a bundle file swapped afterwards is never used."""
+    archive = build_bundle_archive(bundle_tree_copy, tmp_path / "b.tar.xz", manifest=True)
+    good = archive.read_bytes()
+    copy = tmp_path / "private" / "bundle.tar.xz"
+    copy.parent.mkdir(mode=0o700)
+    checked = verify_bundle(archive, keep_copy=copy)
+    assert copy.read_bytes() == good and (copy.stat().st_mode & 0o777) == 0o600
+    assert checked.archive_sha256 == hashlib.sha256(good).hexdigest()
+    (bundle_tree_copy / "scripts" / "evil.sh").write_text("#!/bin/sh\nrm -rf /\n")
+    build_bundle_archive(bundle_tree_copy, archive, manifest=False)  # swapped
+    result = extract_bundle(checked, tmp_path / "out")
+    assert not (result.root / "scripts" / "evil.sh").exists()
+    assert (result.root / "manifest.json").is_file()
+    # a planted file (or link) under the copy's name is never written through
+    planted = tmp_path / "private" / "again.tar.xz"
+    planted.symlink_to(tmp_path / "victim")
+    with pytest.raises(EnvironmentNotReady, match="cannot create the private copy"):
+        verify_bundle(archive, keep_copy=planted)
+    assert not (tmp_path / "victim").exists()
 
 
 def test_disk_space_shortfall_is_not_ready_with_numbers(
@@ -403,7 +438,7 @@ def test_create_then_verify_round_trip(bundle_tree: Path, tmp_path: Path) -> Non
         bundle_tree, tmp_path / "made.tar.xz", target_os=TargetOS.parse("ubuntu:25.04"), preset=0
     )
     assert made.version == VERSION and made.packages == 40
-    assert made.sha256 == bundle.sha256_file(made.path)
+    assert made.sha256 == sha256_file(made.path)
     checked = verify_bundle(made.path)
     assert checked.has_manifest and checked.files == made.files
     assert checked.manifest is not None

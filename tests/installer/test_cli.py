@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,6 @@ from multiarc.installer import cli as cli_module
 from multiarc.installer import driver, preflight
 from multiarc.installer.cli import main
 from multiarc.installer.preflight import OsRelease
-from multiarc.installer.state import HostState, InstallState, save_state
 
 from multiarc import paths
 
@@ -89,18 +89,35 @@ def test_missing_bundle_is_an_input_error(env: Path) -> None:
     assert code == 2 and "bundle not found" in out
 
 
-def test_not_root_is_not_ready(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_bundle_is_exit_2_before_the_os_gate(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """README: the bundle is checked first; a bad bundle is exit 2 whatever the machine."""
+    bundle = env / "fake.tar.xz"
+    bundle.write_bytes(b"not a bundle")
+    monkeypatch.setattr(preflight.os, "geteuid", lambda: 1000)
+    fedora = OsRelease("fedora", "41", (), "Fedora Linux 41")
+    monkeypatch.setattr(preflight, "read_os_release", lambda: fedora)
+    code, out = _run("--offline", str(bundle), "--yes")
+    assert code == 2 and "fake.tar.xz is not a known archive format" in out and "hint:" in out
+    assert not (env / "state").exists() or not list((env / "state").rglob("*.json"))
+
+
+def test_not_root_is_not_ready(env: Path, monkeypatch: pytest.MonkeyPatch, intel_archive: Path
+) -> None:
     bundle = env / "b.tar.xz"
-    bundle.write_bytes(b"x")
+    shutil.copy(intel_archive, bundle)  # a valid bundle: the bundle is judged first
     monkeypatch.setattr(preflight.os, "geteuid", lambda: 1000)
     code, out = _run("--offline", str(bundle), "--yes")
     assert code == 3
     assert "must run as root" in out and "sudo" in out
 
 
-def test_unsupported_os_needs_the_override(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unsupported_os_needs_the_override(
+    env: Path, monkeypatch: pytest.MonkeyPatch, intel_archive: Path
+) -> None:
     bundle = env / "b.tar.xz"
-    bundle.write_bytes(b"x")
+    shutil.copy(intel_archive, bundle)  # a valid bundle: the bundle is judged first
     monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
     monkeypatch.setattr(preflight, "machine_arch", lambda: "amd64")
     fedora = OsRelease("fedora", "41", (), "Fedora Linux 41")
@@ -114,10 +131,10 @@ def test_unsupported_os_needs_the_override(env: Path, monkeypatch: pytest.Monkey
 
 
 def test_concurrent_run_exits_3_naming_the_holder(
-    env: Path, monkeypatch: pytest.MonkeyPatch
+    env: Path, monkeypatch: pytest.MonkeyPatch, intel_archive: Path
 ) -> None:
     bundle = env / "b.tar.xz"
-    bundle.write_bytes(b"x")
+    shutil.copy(intel_archive, bundle)  # a valid bundle: the bundle is judged first
     monkeypatch.setattr(preflight.os, "geteuid", lambda: 0)
     monkeypatch.setattr(preflight, "machine_arch", lambda: "amd64")
     ubuntu = OsRelease("ubuntu", "25.04", ("debian",), "Ubuntu 25.04")
@@ -145,43 +162,64 @@ def test_concurrent_run_exits_3_naming_the_holder(
         holder.wait()
 
 
-def test_verify_without_an_install_is_not_ready(env: Path) -> None:
+def _record(env: Path, monkeypatch: pytest.MonkeyPatch, text: str | None) -> None:
+    """This machine's node record (localhost's node-state.json) in a test folder."""
+    record = env / "node-state.json"
+    monkeypatch.setattr(paths, "NODE_STATE_FILE", record)
+    if text is not None:
+        record.write_text(text)
+
+
+def test_verify_without_an_install_is_not_ready(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(env, monkeypatch, None)
     code, out = _run("--verify")
-    assert code == 3 and "no installed bundle recorded" in out
+    assert code == 3 and "nothing to verify: localhost: no multiarc install recorded" in out
 
 
-def test_verify_prints_the_table_and_exits_1_on_failures(env: Path) -> None:
-    bundle_dir = env / "bundles" / "t1"
+def test_verify_names_a_missing_inventory(env: Path) -> None:
+    code, out = _run("--verify", "--inventory", "/nonexistent.ini")
+    assert code == 2 and "inventory file not found: /nonexistent.ini" in out
+
+
+RECORD = (
+    '{"bundle_version": "%s", "target_kernel": "6.14.0-1006-intel", '
+    '"cmdline_params": ["intel_iommu=off", "xe.force_probe=e211"], "container": false}'
+)
+
+
+def test_verify_prints_the_table_and_exits_1_on_failures(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bundle_dir = env / "state" / "bundles" / "t1"
     (bundle_dir / "firmware").mkdir(parents=True)
     (bundle_dir / "firmware" / "bmg_huc.bin.zst").write_bytes(b"huc")
-    save_state(
-        paths.STATE_DIR / "state.json",
-        InstallState(
-            bundle_version="t1",
-            bundle_dir=str(bundle_dir),
-            target_kernel="6.14.0-1006-intel",
-            hosts={"localhost": HostState(container=False)},
-        ),
-    )
+    _record(env, monkeypatch, RECORD % "t1")
     code, out = _run("--verify", "--skip-check", "running-kernel,kernel-cmdline,xe-module")
     assert code == 1
     assert "verifying bundle t1 on localhost" in out
     assert "0 pass, 2 fail, 3 skip" in out
     assert "/lib/firmware/xe/bmg_huc.bin.zst is missing" in out
-    assert "GRUB_CMDLINE_LINUX_DEFAULT" in out or "/etc/default/grub is missing" in out
+    # the node's own kernel parameters (an inventory override) are what is checked
+    assert "intel_iommu=off xe.force_probe=e211" in out
     assert "skipped on request" in out
     assert "error: " in out and "check(s) failed" in out
 
 
-def test_verify_with_every_check_skipped_is_not_a_pass(env: Path) -> None:
-    bundle_dir = env / "bundles" / "t2"
-    bundle_dir.mkdir(parents=True)
-    save_state(
-        paths.STATE_DIR / "state.json",
-        InstallState(
-            bundle_version="t2", bundle_dir=str(bundle_dir), target_kernel="6.14.0-1006-intel"
-        ),
-    )
+def test_verify_fails_a_node_whose_bundle_this_controller_lacks(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(env, monkeypatch, RECORD % "elsewhere-1")
+    code, out = _run("--verify")
+    assert code == 1 and "no copy of bundle elsewhere-1" in out
+
+
+def test_verify_with_every_check_skipped_is_not_a_pass(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (env / "state" / "bundles" / "t2").mkdir(parents=True)
+    _record(env, monkeypatch, RECORD % "t2")
     code, out = _run(
         "--verify", "--skip-check", "running-kernel,kernel-cmdline,xe-module,grub-cmdline"
     )

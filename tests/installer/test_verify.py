@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from multiarc.installer.state import HostState, InstallState
+from multiarc.installer.node_record import NodeRecord
 from multiarc.installer.verify import (
     counts,
     expectations,
@@ -62,8 +62,10 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_expectations_come_from_the_bundle(bundle_dir: Path) -> None:
-    state = InstallState(bundle_version="t1", hosts={"node1": HostState(container=True)})
-    expect = expectations(bundle_dir, state, ["xe-module"])
+    record = NodeRecord(
+        "node1", "t1", cmdline_params=["intel_iommu=off", "pci=realloc"], container=True
+    )
+    expect = expectations(bundle_dir, [record], ["xe-module"])
     assert expect["target_kernel"] == "6.14.0-1006-intel"
     packages = {p["name"]: p for p in expect["packages"]}
     assert packages["libze-intel-gpu1"] == {
@@ -80,8 +82,11 @@ def test_expectations_come_from_the_bundle(bundle_dir: Path) -> None:
     assert {"name": "xpu-smi"} in expect["tools"]  # executables of the tool packages only
     assert all(t["name"] != "README" for t in expect["tools"])
     assert any(t["name"] == "ze_peer" and t["path"].endswith("/ze_peer") for t in expect["tools"])
-    assert expect["cmdline_params"] == ["intel_iommu=off"]
-    assert expect["hosts"] == {"node1": {"container": True}}
+    # each node's own record: the kernel parameters its grub role applied (overrides too)
+    assert expect["hosts"] == {
+        "node1": {"container": True, "cmdline_params": ["intel_iommu=off", "pci=realloc"]}
+    }
+    assert expect["bundle_version"] == "t1"
     assert expect["skip_checks"] == ["xe-module"]
 
 
@@ -156,7 +161,9 @@ def test_checks_run_on_localhost_and_report_pass_fail_skip(tmp_path: Path) -> No
     assert table[("tools", "sh (PATH)")][0] == "PASS"
     assert table[("tools", "no-such-tool-multiarc (PATH)")][0] == "FAIL"
     assert all(r.host == "localhost" for r in results)
-    assert counts(results) == {"PASS": 3, "FAIL": 4, "SKIP": 2}
+    # kernel-cmdline and grub-cmdline: the node's record names no parameters here
+    assert table[("grub-cmdline", "")] == ("SKIP", "the node's record names no kernel parameters")
+    assert counts(results) == {"PASS": 3, "FAIL": 4, "SKIP": 4}
 
 
 def test_container_hosts_skip_host_only_checks(tmp_path: Path) -> None:
@@ -170,7 +177,7 @@ def test_container_hosts_skip_host_only_checks(tmp_path: Path) -> None:
         ],
         "tools": [],
         "skip_checks": ["xe-module"],
-        "hosts": {"localhost": {"container": True}},
+        "hosts": {"localhost": {"container": True, "cmdline_params": ["intel_iommu=off"]}},
     }
     results = run_checks(expect, ["local://"], None, workdir=tmp_path)
     assert {r.check: r.outcome for r in results} == {

@@ -35,6 +35,7 @@ ROLES = (
     "oneapi",
     "tools",
     "docker",
+    "node_record",
 )
 
 

@@ -1,0 +1,106 @@
+#!/usr/bin/python
+"""One installer at a time on a node, whichever controller it comes from."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: multiarc_node_lock
+short_description: Take or release the node's multiarc-install lock
+description:
+  - The controller's own lock keeps two runs from one state folder apart; this one keeps
+    apart controllers that do not share a state folder (two laptops, two state folders on
+    one machine) when they install onto the same node.
+  - C(state=acquired) creates I(path) with C(O_CREAT|O_EXCL|O_NOFOLLOW), holding the
+    I(owner) record. When it exists and names another controller, the module fails and
+    says who holds it and since when. When it names this controller (same
+    C(controller) string), the earlier run is dead (the controller holds its own lock
+    while it runs), and the lock is taken over.
+  - C(state=released) removes I(path) when it holds I(owner)'s C(run_id), else nothing.
+  - Check mode writes nothing; it still fails when another controller holds the lock.
+options:
+  path:
+    type: path
+    default: /var/lib/multiarc/node.lock
+  state:
+    type: str
+    choices: [acquired, released]
+    default: acquired
+  owner:
+    description: C(controller) (host and state folder), C(run_id), C(pid), C(started).
+    type: dict
+    required: true
+author: multiarc
+"""
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+
+def read_owner(path):
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return None
+    except OSError as err:  # a symlink planted under the lock's name, among others
+        return {"controller": f"(unreadable lock: {err.strerror})"}
+    with os.fdopen(fd) as handle:
+        try:
+            data = json.load(handle)
+        except ValueError:
+            return {"controller": "(unreadable lock)"}
+    return data if isinstance(data, dict) else {"controller": "(unreadable lock)"}
+
+
+def write_owner(path, owner, replace):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    if replace:
+        tmp = f"{path}.{os.getpid()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(owner, handle)
+        os.replace(tmp, path)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(owner, handle)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "default": "/var/lib/multiarc/node.lock"},
+            "state": {"type": "str", "default": "acquired", "choices": ["acquired", "released"]},
+            "owner": {"type": "dict", "required": True},
+        },
+        supports_check_mode=True,
+    )
+    path, owner = module.params["path"], module.params["owner"]
+    held = read_owner(path)
+    if module.params["state"] == "released":
+        mine = held is not None and held.get("run_id") == owner.get("run_id")
+        if mine and not module.check_mode:
+            os.unlink(path)
+        module.exit_json(changed=bool(mine), holder=held)
+    if held is not None and held.get("controller") != owner.get("controller"):
+        module.fail_json(
+            msg=(
+                f"another multiarc-install holds this node: {held.get('controller')} "
+                f"(pid {held.get('pid')}, run {held.get('run_id')}, since {held.get('started')}); "
+                f"wait for it to finish, or, if that run is gone, remove {path} on the node"
+            ),
+            holder=held,
+        )
+    if module.check_mode:
+        module.exit_json(changed=held is None, holder=held, taken_over=held is not None)
+    try:
+        write_owner(path, owner, replace=held is not None)
+    except FileExistsError:
+        module.fail_json(msg=f"another multiarc-install took this node's lock {path} just now")
+    module.exit_json(changed=True, holder=held, taken_over=held is not None)
+
+
+if __name__ == "__main__":
+    main()
