@@ -1,4 +1,4 @@
-"""Run playbooks/site.yml through ansible-runner and record every event.
+"""Run the collection's playbook (site.yml) through ansible-runner and record every event.
 
 :func:`runner_kwargs` builds the exact ``ansible_runner.run`` call (inventory, extravars,
 tags for ``--only``/``--skip``, ``--check --diff``, environment); :func:`run_playbook`
@@ -23,14 +23,19 @@ from typing import Any, TextIO
 
 import ansible_runner
 import yaml
+from multiarc.collection import COLLECTION_NAME, COLLECTION_ROOT, COLLECTIONS_PATH
 from multiarc.installer.progress import RunTally, View, estimate_task_count
 
 from multiarc.errors import InputError
-from multiarc.paths import PROJECT_ROOT
 
-PLAYBOOK = PROJECT_ROOT / "playbooks" / "site.yml"
-ROLES_DIR = PROJECT_ROOT / "roles"
-MODULES_DIR = PLAYBOOK.parent / "library"  # the project's own modules (ad-hoc runs too)
+# The collection multiarc.platform ships inside the package (see multiarc/collection).
+PLAYBOOK = COLLECTION_ROOT / "playbooks" / "site.yml"
+ROLES_DIR = COLLECTION_ROOT / "roles"
+
+
+def module_name(short: str) -> str:
+    """The fully qualified name of one of the collection's modules (ad-hoc runs)."""
+    return f"{COLLECTION_NAME}.{short}"
 
 
 def available_roles(roles_dir: Path | None = None) -> list[str]:
@@ -54,16 +59,22 @@ def playbook_roles(playbook: Path | None = None, roles_dir: Path | None = None) 
             continue
         for entry in play.get("roles") or []:
             name = entry.get("role") or entry.get("name") if isinstance(entry, dict) else entry
+            name = _short_role(name)
             if isinstance(name, str) and name in known and name not in ordered:
                 ordered.append(name)
         for section in ("pre_tasks", "tasks", "post_tasks"):
             for task in play.get(section) or []:
                 for key in ROLE_INCLUDES:
                     ref = task.get(key) if isinstance(task, dict) else None
-                    name = ref.get("name") if isinstance(ref, dict) else None
+                    name = _short_role(ref.get("name") if isinstance(ref, dict) else None)
                     if isinstance(name, str) and name in known and name not in ordered:
                         ordered.append(name)
     return ordered + [r for r in known if r not in ordered]
+
+
+def _short_role(name: object) -> str | None:
+    """``multiarc.platform.kernel`` → ``kernel`` (roles are named by their folder)."""
+    return name.rsplit(".", 1)[-1] if isinstance(name, str) else None
 
 
 ROLE_INCLUDES = (
@@ -120,7 +131,7 @@ def runner_envvars(control_dir: Path | None) -> dict[str, str]:
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_ROLES_PATH": str(ROLES_DIR),
-        "ANSIBLE_LIBRARY": str(MODULES_DIR),
+        "ANSIBLE_COLLECTIONS_PATH": str(COLLECTIONS_PATH),
         "ANSIBLE_GATHERING": "explicit",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "yaml",
         "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "True",

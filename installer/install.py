@@ -30,6 +30,7 @@ from multiarc.installer.driver import (
     EventRecorder,
     PlaybookOutcome,
     PlaybookRun,
+    module_name,
     playbook_roles,
     run_adhoc,
     run_playbook,
@@ -309,7 +310,7 @@ def release_node_locks(
     reached keeps it, and this controller's next run takes it over)."""
     args = json.dumps({"owner": owner, "state": "released", "path": str(paths.NODE_LOCK_FILE)})
     with contextlib.suppress(Exception):
-        run_adhoc(inventory, hosts, "multiarc_node_lock", args, runner_dir)
+        run_adhoc(inventory, hosts, module_name("multiarc_node_lock"), args, runner_dir)
 
 
 # dpkg refuses new work after an interruption until pending packages are configured; the
@@ -349,7 +350,7 @@ def node_bundle_vars(checked: Any, private_dir: Path) -> dict[str, Any]:
 
 
 def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
-    """Extra variables the roles read (see roles/README.md)."""
+    """Extra variables the roles read (see the collection's README.md)."""
     root = str(Path(extracted.root).resolve())
     extravars: dict[str, Any] = {
         "multiarc_bundle_src": root,

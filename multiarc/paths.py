@@ -37,5 +37,5 @@ TOOL_SEARCH_DIRS: tuple[Path, ...] = (
     Path("/usr/local/bin"),
 )
 
-# Where this source tree (or the installed package's data) keeps roles/ and playbooks/.
+# The source tree (a checkout; an installed wheel carries what it needs as package data).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent

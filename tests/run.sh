@@ -12,8 +12,8 @@ ruff check .
 echo "== mypy"
 mypy multiarc installer evaluation collect
 echo "== ansible-lint"
-if [[ -d roles || -d playbooks ]]; then
-    ansible-lint --offline -q roles playbooks
+if [[ -d collection ]]; then
+    ANSIBLE_COLLECTIONS_PATH="$PWD/collection" ansible-lint --offline -q collection/ansible_collections/multiarc/platform
 fi
 echo "== pytest"
 python -m pytest "$@"

@@ -1,4 +1,4 @@
-"""The multiarc_files module (playbooks/library) run as Ansible runs it: a JSON args file.
+"""The multiarc_files module (the collection's plugins/modules), run as Ansible runs it.
 
 Fast and unprivileged (not marked integration): check mode changes nothing, a second run
 changes nothing, backups keep the first replaced version, lines replace the last match.
@@ -13,7 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-MODULE = Path(__file__).resolve().parents[2] / "playbooks" / "library" / "multiarc_files.py"
+from multiarc.collection import COLLECTION_ROOT
+
+MODULE = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_files.py"
 
 
 def run_module(tmp: Path, *, check: bool = False, **params: Any) -> dict[str, Any]:

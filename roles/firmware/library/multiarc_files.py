@@ -1,1 +1,0 @@
-../../../playbooks/library/multiarc_files.py
