@@ -75,6 +75,7 @@ removed:
   returned: always
 """
 
+import contextlib  # noqa: E402
 import errno  # noqa: E402
 import hashlib  # noqa: E402
 import os  # noqa: E402
@@ -288,10 +289,18 @@ def swap(tmp, dest):
 
 
 def unpack(module, p):
-    dest, archive = p["dest"], p["archive"]
-    root = os.path.dirname(dest)
     if module.check_mode:
         return {"changed": True}
+    try:
+        return _unpack(module, p)
+    finally:  # Ansible's transfer folder (the copy task's remote_tmp), once empty
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(os.path.dirname(p["dest"]), ".transfer"))
+
+
+def _unpack(module, p):
+    dest, archive = p["dest"], p["archive"]
+    root = os.path.dirname(dest)
     found = sha256_of(archive)
     if found != p["sha256"]:
         os.unlink(archive)
