@@ -162,6 +162,10 @@ def install(
                 say=say,
                 roles=(roles, selected),
             )
+    except BaseException:
+        if private_dir is not None and not (private_dir / "artifacts").exists():
+            shutil.rmtree(private_dir, ignore_errors=True)  # stopped before any playbook ran
+        raise
     finally:
         if private_dir is not None:
             (private_dir / PRIVATE_COPY).unlink(missing_ok=True)

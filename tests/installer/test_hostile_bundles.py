@@ -139,4 +139,6 @@ def test_offline_install_refuses_it_before_anything(
     assert ran == []
     leftovers = [p for p in (tmp_path / "state").rglob("*") if p.is_file()]
     assert leftovers == [], leftovers
+    runs = tmp_path / "state" / "runner"
+    assert not runs.exists() or list(runs.iterdir()) == []
     _nothing_escaped(case, tmp_path)
