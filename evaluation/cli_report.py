@@ -164,6 +164,7 @@ def report(
         tolerance=tol,
         gpu_model=model,
         meta=meta,
+        bare_log=run.kind == "detail log" and not run.steps,
     )
     default_file = None
     if fmt == "csv":

@@ -27,7 +27,7 @@ from rich.console import Console
 
 import multiarc
 from multiarc import paths
-from multiarc.errors import EnvironmentNotReady, reports_errors
+from multiarc.errors import EnvironmentNotReady, InputError, reports_errors
 
 from .live import LiveView, checks_table, verdict_table
 from .perfmode import PerformanceMode
@@ -363,9 +363,11 @@ def _run_basic(
         | {n for pair in pair_list for n in pair if gpu_count >= 2 and n >= gpu_count}
     )
     if out_of_range:
-        console.print(
-            f"[yellow]note:[/] GPU {', '.join(map(str, out_of_range))} not among the "
-            f"{gpu_count} GPUs the software sees; those runs will report the tools' errors"
+        # ze_peak would measure device 0 instead and ze_peer would stop: refuse up front.
+        raise InputError(
+            f"GPU {', '.join(map(str, out_of_range))} not among the {gpu_count} GPU(s) the "
+            f"software sees (0..{gpu_count - 1})",
+            "pick --devices/--pairs from the GPUs sycl-ls lists, or 'all'",
         )
     if ref is None:
         console.print(

@@ -57,7 +57,7 @@ def p2p_subcategory(record: PeerResult) -> str:
         (False, "read"): names.P2P_UNI_READ,
         (True, "write"): names.P2P_BI_WRITE,
         (True, "read"): names.P2P_BI_READ,
-    }[(record.bidirectional, record.op)]
+    }.get((record.bidirectional, record.op), names.P2P_BI)
 
 
 def ccl_size_label(size: int) -> str:

@@ -9,7 +9,8 @@ measured for latencies, where lower is better):
 - INFO  when the reference has no row for the metric (nothing to judge it against)
 
 Independently of the reference, a figure above the device's theoretical peak (with a
-:data:`PEAK_MARGIN` for the rounding of the peak itself) is physically impossible and is a
+margin only where the peak itself is a rounded figure: ``multiarc.devices.PEAK_MARGIN``;
+memory and PCIe peaks are exact) is physically impossible and is a
 FAIL with the reason: e.g. ze_peak's D2D global bandwidth above the GDDR6 peak, which is what
 it reports when ``NEOReadDebugKeys=1`` / ``RenderCompressedBuffersEnabled=0`` are not set
 (it then reads compressed buffers).
@@ -40,11 +41,11 @@ from multiarc.evaluation.gcpause import gc_paused
 from multiarc.evaluation.model import Judgement, Metric, Status
 from multiarc.evaluation.reference import Reference, ReferenceEntry
 
-from multiarc.devices import GpuModel
+from multiarc.devices import PEAK_MARGIN, GpuModel
+
+PCIE_MARGIN = PEAK_MARGIN["pcie"]
 
 DEFAULT_TOLERANCE = 0.10
-# A figure more than 2 % above the theoretical peak is impossible (the peaks are rounded).
-PEAK_MARGIN = 1.02
 
 LOWER_IS_BETTER_UNITS = frozenset({names.UNIT_US, "ms", "ns", "s"})
 
@@ -67,6 +68,7 @@ class Peak:
     value: float
     unit: str
     what: str  # e.g. "PCIe 5.0 x8, per direction"
+    margin: float = 1.0  # above value × margin a figure is impossible (PEAK_MARGIN)
 
 
 def peak_for(metric: Metric, model: GpuModel | None) -> Peak | None:
@@ -78,21 +80,23 @@ def peak_for(metric: Metric, model: GpuModel | None) -> Peak | None:
         pcie = f"PCIe {model.pcie_gen}.0 x{model.pcie_width}"
         if metric.category == names.P2P and link is not None:
             if metric.subcategory in _UNIDIRECTIONAL:
-                return Peak(link, names.UNIT_GBPS, f"{pcie}, per direction")
+                return Peak(link, names.UNIT_GBPS, f"{pcie}, per direction", PCIE_MARGIN)
             if metric.subcategory in _BIDIRECTIONAL:
-                return Peak(2 * link, names.UNIT_GBPS, f"{pcie}, both directions")
+                return Peak(2 * link, names.UNIT_GBPS, f"{pcie}, both directions", PCIE_MARGIN)
         if metric.category == names.MEMORY_BW:
             if metric.subcategory in _HOST_LINK and link is not None:
-                return Peak(link, names.UNIT_GBPS, f"{pcie}, per direction")
+                return Peak(link, names.UNIT_GBPS, f"{pcie}, per direction", PCIE_MARGIN)
             if metric.subcategory == names.D2D and model.memory_gbps is not None:
-                return Peak(model.memory_gbps, names.UNIT_GBPS, "memory bandwidth")
+                return Peak(
+                    model.memory_gbps, names.UNIT_GBPS, "memory bandwidth", PEAK_MARGIN["memory"]
+                )
     if (
         metric.category == names.GEMM
         and metric.subcategory == "int8"
         and metric.unit == names.UNIT_TOPS
         and model.int8_tops is not None
     ):
-        return Peak(model.int8_tops, names.UNIT_TOPS, "dense INT8")
+        return Peak(model.int8_tops, names.UNIT_TOPS, "dense INT8", PEAK_MARGIN["int8"])
     return None
 
 
@@ -127,10 +131,10 @@ def _judge(
     pct = round(100 * metric.value / peak.value, 1) if peak is not None else None
     ref = entry.value if entry is not None else None
     ratio = round(metric.value / ref, 4) if ref is not None else None
-    if peak is not None and metric.value > peak.value * PEAK_MARGIN:
+    if peak is not None and metric.value > peak.value * peak.margin:
         name = gpu_model.name if gpu_model is not None else "device"
         note = (
-            f"{metric.value:g} {metric.unit} is above the theoretical peak {peak.value:g} "
+            f"{metric.value:g} {metric.unit} is above the theoretical peak {peak.value:.4g} "
             f"{peak.unit} ({peak.what}) of the {name}: physically impossible"
         )
         if metric.category == names.MEMORY_BW and metric.subcategory == names.D2D:

@@ -15,6 +15,7 @@ P2P_UNI_WRITE = "Unidirectional Write"
 P2P_UNI_READ = "Unidirectional Read"
 P2P_BI_WRITE = "Bidirectional Write"
 P2P_BI_READ = "Bidirectional Read"
+P2P_BI = "Bidirectional"  # ze_peer of 2021-08 named no read/write for bidirectional tests
 P2P_SIZES_REPORTED = ("128 MB", "256 MB")
 
 H2D = "H2D"

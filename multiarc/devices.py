@@ -19,19 +19,28 @@ class GpuModel:
     discrete: bool
     pcie_gen: int | None = None
     pcie_width: int | None = None
-    memory_gbps: float | None = None  # theoretical DRAM bandwidth, GB/s
-    int8_tops: float | None = None  # dense INT8 peak, TOPS
+    memory_gbps: float | None = None  # theoretical DRAM bandwidth, GB/s (exact, see below)
+    int8_tops: float | None = None  # dense INT8 peak, TOPS (a rounded vendor figure)
     memory_gib: int | None = None
 
     @property
     def pcie_gbps_per_direction(self) -> float | None:
-        """Theoretical PCIe payload bandwidth per direction in GB/s (128b/130b coding)."""
+        """Theoretical PCIe bandwidth per direction in GB/s after 128b/130b coding (exact,
+        not rounded: B60, PCIe 5.0 x8: 32 GT/s × 8 × 128/130 / 8 = 31.5077 GB/s)."""
         if self.pcie_gen is None or self.pcie_width is None:
             return None
         per_lane_gts = PCIE_GEN_GTS[self.pcie_gen]
         encoding = 128 / 130 if self.pcie_gen >= 3 else 8 / 10
-        return round(per_lane_gts * encoding * self.pcie_width / 8, 1)
+        return per_lane_gts * encoding * self.pcie_width / 8
 
+
+# How far a measured figure may exceed each theoretical peak before it is impossible:
+# only for peaks that are rounded. Exact ones get no margin:
+# - memory: data rate × bus width / 8, exact (B60: 19 Gbps × 192 bit / 8 = 456 GB/s;
+#   B580 the same; B570 19 × 160 / 8 = 380; B50 14 × 128 / 8 = 224);
+# - pcie: computed from the link's transfer rate, width and line coding, exact (above);
+# - int8: the vendor's dense INT8 figure (~197 TOPS for the B60), rounded: 2 %.
+PEAK_MARGIN: dict[str, float] = {"memory": 1.0, "pcie": 1.0, "int8": 1.02}
 
 # Transfer rate per lane, GT/s, by PCIe generation.
 PCIE_GEN_GTS: dict[int, float] = {1: 2.5, 2: 5.0, 3: 8.0, 4: 16.0, 5: 32.0, 6: 64.0}

@@ -21,10 +21,16 @@ _ANCHORS: tuple[tuple[str, str], ...] = (
     ("Latency Write : ", "ze_peer"),
     ("Latency Read : ", "ze_peer"),
     ("ERROR: More than 1 device needed", "ze_peer"),
+    ("Unidirectional Bandwidth ", "ze_peer"),  # 2021-08 .. 2021-10 headers
+    ("Bidirectional Bandwidth ", "ze_peer"),
+    ("Unidirectional Latency ", "ze_peer"),
+    ("Bidirectional Latency ", "ze_peer"),
     ("Device : ", "ze_peak"),  # print_ze_device_properties
     ("Device :", "ze_peak"),
     ("Global memory bandwidth (GB/s)", "ze_peak"),
     ("Transfer Bandwidth (GB/s)", "ze_peak"),
+    ("Global memory bandwidth (GBPS)", "ze_peak"),  # before 2024-11
+    ("Transfer Bandwidth (GBPS)", "ze_peak"),
     ("oneMKL DPC++ GEMM benchmark", "gemm"),
     ("Can't find device", "gemm"),
     ("Running on device:", "gemm"),

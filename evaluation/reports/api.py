@@ -70,12 +70,21 @@ def build_run_report(
     tolerance: float = 0.10,
     gpu_model: GpuModel | None = None,
     meta: dict[str, Any] | None = None,
+    bare_log: bool = False,
 ) -> RunReport:
-    """Judge the metrics and gather everything a writer needs."""
+    """Judge the metrics and gather everything a writer needs (``bare_log``: the metrics
+    come from a bare detail log without step records, see missing_figures)."""
     judgements = judge(metrics, reference, tolerance=tolerance, gpu_model=gpu_model)
+    missing = (
+        missing_figures(
+            reference, judgements, steps, bare_log_problems=list(problems) if bare_log else None
+        )
+        if reference is not None
+        else []
+    )
     return RunReport(
         judgements=judgements,
-        missing=missing_figures(reference, judgements, steps) if reference is not None else [],
+        missing=missing,
         checks=list(checks),
         steps=list(steps),
         problems=list(problems),

@@ -203,14 +203,38 @@ def _steps_for(category: str, subcategory: str) -> tuple[str, ...]:
     return ()
 
 
+# The tool that prints each category's figures (for the reasons of a bare detail log).
+_TOOL_OF_CATEGORY = {
+    canonical_field(names.P2P): "ze_peer",
+    canonical_field(names.MEMORY_BW): "ze_peak",
+    canonical_field(names.GEMM): "matrix_mul_mkl",
+    canonical_field(names.CCL): "1ccl_benchmark",
+}
+BARE_LOG_NOTE = (
+    "missing from the detail log: Intel's script stops at the first step that fails "
+    "(set -e), so the run ended before this figure"
+)
+
+
 def missing_figures(
-    reference: Reference, judgements: Sequence[Judgement], steps: Sequence[StepResult]
+    reference: Reference,
+    judgements: Sequence[Judgement],
+    steps: Sequence[StepResult],
+    *,
+    bare_log_problems: Sequence[ParseProblem] | None = None,
 ) -> list[MissingFigure]:
-    """The reference rows without any measured figure, with why (see :class:`MissingFigure`)."""
+    """The reference rows without any measured figure, with why (see :class:`MissingFigure`).
+
+    ``bare_log_problems``: the run is a bare ``benchmark_detail_log.txt`` (no step records)
+    with these parse problems. A figure missing from such a log is a FAIL: the original
+    script runs under ``set -e``, so a missing section means the run died there."""
     measured = {canonical_key(j.metric.key) for j in judgements}
     missing = []
     for entry in reference:
         if entry.value is None or canonical_key(entry.key) in measured:
+            continue
+        if bare_log_problems is not None:
+            missing.append(_missing_from_log(entry, bare_log_problems))
             continue
         prefixes = _steps_for(*canonical_key(entry.key)[:2])
         # Unidirectional P2P comes from the plain `ze_peer -s S -d D` runs only.
@@ -240,7 +264,7 @@ def missing_figures(
         else:
             verdict = Status.SKIP
             note = "not measured: no step of this run prints it"
-        unit = names.UNIT_TOPS if canonical_field(entry.category) == names.GEMM else names.UNIT_GBPS
+        unit = _unit_of(entry)
         missing.append(
             MissingFigure(
                 entry.category,
@@ -254,6 +278,20 @@ def missing_figures(
             )
         )
     return missing
+
+
+def _unit_of(entry: Any) -> str:
+    return names.UNIT_TOPS if canonical_field(entry.category) == names.GEMM else names.UNIT_GBPS
+
+
+def _missing_from_log(entry: Any, problems: Sequence[ParseProblem]) -> MissingFigure:
+    tool = _TOOL_OF_CATEGORY.get(canonical_field(entry.category), "")
+    said = [p.message for p in problems if p.tool == tool][:2]
+    note = BARE_LOG_NOTE + (f"; {tool}: " + " / ".join(said) if said else "")
+    return MissingFigure(
+        entry.category, entry.subcategory, entry.size, entry.value, entry.text,
+        _unit_of(entry), Status.FAIL, note,
+    )  # fmt: skip
 
 
 _RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.INFO: 3, Status.SKIP: 4}

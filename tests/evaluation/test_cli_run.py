@@ -277,3 +277,23 @@ def test_basic_without_gpus_is_environment_not_ready(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert "no supported Intel GPU" in result.output
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "named"), [("--devices", "0,9", "9"), ("--pairs", "0-1,2-7", "7")]
+)
+def test_a_gpu_beyond_those_found_exits_2_before_anything_runs(
+    tmp_path: Path, option: str, value: str, named: str
+) -> None:
+    """ze_peak would quietly measure device 0 and label it GPU 9: refused up front."""
+    calls = tmp_path / "calls.jsonl"
+    result = invoke(
+        "basic", "--replay", str(RECORDINGS / "b60x4"), "--output", str(tmp_path / "r"),
+        option, value, env={CALL_LOG_ENV: str(calls)},
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"error: GPU {named} not among the 4 GPU(s) the software sees (0..3)" in result.output
+    assert "hint: " in result.output
+    assert not (tmp_path / "r").exists()
+    ran = [line for line in calls.read_text().splitlines()] if calls.exists() else []
+    assert not any('"ze_p' in line or "matrix_mul" in line for line in ran)

@@ -72,7 +72,7 @@ def test_latency_warn_band() -> None:
 def test_no_reference_is_info_with_peak() -> None:
     j = judge_metric(uni(25.0, "64 MB"), REF, gpu_model=B60)
     assert j.verdict is Status.INFO and j.reference is None and j.ratio is None
-    assert j.pct_of_peak == pytest.approx(25.0 / 31.5 * 100, abs=0.05)
+    assert j.pct_of_peak == pytest.approx(25.0 / (32 * 8 * 128 / 130 / 8) * 100, abs=0.05)
     assert judge_metric(uni(25.0), None).verdict is Status.INFO
 
 
@@ -87,7 +87,7 @@ def test_size_label_variants_are_judged() -> None:
     [
         (uni(1), 31.5),
         (Metric("p2p", "Unidirectional Read", "128 MB", 1, "GB/s"), 31.5),
-        (Metric("p2p", "Bidirectional Write", "128 MB", 1, "GB/s"), 63.0),
+        (Metric("p2p", "Bidirectional Write", "128 MB", 1, "GB/s"), 63.015),
         (Metric("GPU memory bandwidth", "H2D", "", 1, "GB/s"), 31.5),
         (Metric("GPU memory bandwidth", "D2H", "", 1, "GB/s"), 31.5),
         (Metric("GPU memory bandwidth", "D2D", "float16", 1, "GB/s"), 456.0),
@@ -98,15 +98,30 @@ def test_size_label_variants_are_judged() -> None:
 )
 def test_peaks_come_from_the_device_table(metric: Metric, peak: float | None) -> None:
     found = peak_for(metric, B60)
-    assert (found.value if found else None) == peak
+    assert (found.value if found else None) == (pytest.approx(peak, abs=0.01) if peak else None)
     assert peak_for(metric, None) is None
+
+
+def test_exact_peaks_have_no_margin_rounded_ones_do() -> None:
+    """The GDDR6 peak is exact (19 Gbps × 192 bit / 8 = 456 GB/s): just above it is FAIL;
+    the INT8 figure is a rounded vendor number: 2 % of margin."""
+    assert judge_metric(Metric("GPU memory bandwidth", "D2D", "float16", 456.5, "GB/s"), REF,
+                        gpu_model=B60).verdict is Status.FAIL
+    assert judge_metric(Metric("GPU memory bandwidth", "D2D", "float16", 455.9, "GB/s"), REF,
+                        gpu_model=B60).verdict is not Status.FAIL
+    gemm = Metric("gemm", "int8", "", 199.0, "TOPS")
+    assert "impossible" not in judge_metric(gemm, REF, gpu_model=B60).note
+    assert judge_metric(Metric("gemm", "int8", "", 201.0, "TOPS"), REF,
+                        gpu_model=B60).verdict is Status.FAIL
 
 
 def test_above_peak_is_fail_whatever_the_reference() -> None:
     j = judge_metric(uni(40.0), REF, gpu_model=B60)
     assert j.verdict is Status.FAIL
-    assert "above the theoretical peak 31.5 GB/s" in j.note and "physically impossible" in j.note
-    assert judge_metric(uni(32.0), REF, gpu_model=B60).verdict is Status.PASS  # within margin
+    assert "above the theoretical peak 31.51 GB/s" in j.note and "physically impossible" in j.note
+    # the PCIe peak is computed exactly (31.5077 GB/s): no margin above it
+    assert judge_metric(uni(31.5), REF, gpu_model=B60).verdict is Status.PASS
+    assert judge_metric(uni(31.6), REF, gpu_model=B60).verdict is Status.FAIL
 
 
 def test_recorded_implausible_d2d_fails_with_the_missing_setting() -> None:
