@@ -32,6 +32,7 @@ FACT_TIMEOUT_S = 60.0
 FACT_COMMANDS: dict[str, list[str]] = {
     "lspci_nn": ["lspci", "-nn", "-D"],
     "lspci_vvv": ["lspci", "-D", "-nn", "-vvv"],
+    "lspci_tv": ["lspci", "-tv"],
     "sycl_ls": ["sycl-ls"],
     "xpu_discovery": ["xpu-smi", "discovery"],
     "dmesg": ["dmesg"],
@@ -496,6 +497,8 @@ def check_oneapi(facts: Facts) -> CheckResult:
     )
 
 
+from multiarc.evaluation.topology_check import check_topology  # noqa: E402 (uses Facts)
+
 CHECKS: tuple[Callable[[Facts], CheckResult], ...] = (
     check_gpu_count,
     check_pcie_link,
@@ -504,6 +507,7 @@ CHECKS: tuple[Callable[[Facts], CheckResult], ...] = (
     check_kernel,
     check_firmware,
     check_oneapi,
+    check_topology,
 )
 
 

@@ -398,6 +398,7 @@ def _run_basic(
         "timeout_scale": timeout_scale,
         "devices": devices or "",
         "pairs": pairs,
+        "topology": next((c.details for c in checks if c.name == "topology"), None),
         "multiarc_version": multiarc.__version__,
     }
     run.write_meta(meta)

@@ -39,7 +39,9 @@ from dataclasses import dataclass
 from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.gcpause import gc_paused
 from multiarc.evaluation.model import Judgement, Metric, Status
+from multiarc.evaluation.peers import NO_CLASS_REFERENCE, apply_peer_verdicts
 from multiarc.evaluation.reference import Reference, ReferenceEntry
+from multiarc.evaluation.topology import Topology
 
 from multiarc.devices import PEAK_MARGIN, GpuModel
 
@@ -47,7 +49,7 @@ PCIE_MARGIN = PEAK_MARGIN["pcie"]
 
 DEFAULT_TOLERANCE = 0.10
 
-LOWER_IS_BETTER_UNITS = frozenset({names.UNIT_US, "ms", "ns", "s"})
+LOWER_IS_BETTER_UNITS = names.LOWER_IS_BETTER_UNITS
 
 _UNIDIRECTIONAL = frozenset({names.P2P_UNI_WRITE, names.P2P_UNI_READ})
 _BIDIRECTIONAL = frozenset({names.P2P_BI_WRITE, names.P2P_BI_READ})
@@ -164,21 +166,59 @@ def judge(
     *,
     tolerance: float = DEFAULT_TOLERANCE,
     gpu_model: GpuModel | None = None,
+    topology: Topology | None = None,
 ) -> list[Judgement]:
-    """A judgement for every metric, in the metrics' order."""
+    """A judgement for every metric, in the metrics' order.
+
+    With a ``topology``, each P2P figure is judged against the reference row for its pair's
+    class (a ``Topology`` row), else Intel's row when the pair is of the class of the pair
+    0-1 (what Intel measured), else against the other pairs of its class; then every
+    figure is compared with its peers (peers.py)."""
     if not 0 <= tolerance < 0.5:
         raise ValueError(f"tolerance {tolerance} out of range [0, 0.5)")
     # Logs repeat the same few keys thousands of times: look each one up once.
-    found: dict[tuple[str, str, str, str], tuple[ReferenceEntry | None, Peak | None]] = {}
+    found: dict[tuple[str, ...], tuple[ReferenceEntry | None, Peak | None, bool]] = {}
+    classes: dict[str, str | None] = {}
     judgements = []
     for m in metrics:
-        cache_key = (m.category, m.subcategory, m.size, m.unit)
+        cls = None
+        if topology is not None and m.category == names.P2P and m.devices:
+            if m.devices not in classes:
+                classes[m.devices] = topology.class_of_label(m.devices)
+            cls = classes[m.devices]
+        cache_key = (m.category, m.subcategory, m.size, m.unit, cls or "")
         hit = found.get(cache_key)
         if hit is None:
-            entry = reference.get(m.key) if reference is not None else None
-            hit = found[cache_key] = (entry, peak_for(m, gpu_model))
-        judgements.append(_judge(m, hit[0], hit[1], tolerance, gpu_model))
+            hit = found[cache_key] = _reference_for(m, cls, reference, topology, gpu_model)
+        entry, peak, by_peers = hit
+        j = _judge(m, entry, peak, tolerance, gpu_model)
+        j.group = cls or ""
+        if by_peers:
+            j.by_peers = True
+            j.note = NO_CLASS_REFERENCE.format(cls=cls)
+        judgements.append(j)
+    apply_peer_verdicts(judgements, tolerance)
     return judgements
+
+
+def _reference_for(
+    m: Metric,
+    cls: str | None,
+    reference: Reference | None,
+    topology: Topology | None,
+    gpu_model: GpuModel | None,
+) -> tuple[ReferenceEntry | None, Peak | None, bool]:
+    """(the reference row, the peak, judged by its peers alone) for one metric."""
+    peak = peak_for(m, gpu_model)
+    if reference is None:
+        return None, peak, False
+    if cls is None:
+        return reference.get(m.key), peak, False
+    entry = reference.for_class(m.key, cls)
+    if entry is None and (topology is None or topology.reference_class in (None, cls)):
+        entry = reference.get(m.key)
+    by_peers = entry is None and reference.has_key(m.key)
+    return entry, peak, by_peers
 
 
 def count_verdicts(judgements: Iterable[Judgement]) -> dict[str, int]:

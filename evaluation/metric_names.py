@@ -30,6 +30,7 @@ UNIT_GBPS = "GB/s"
 UNIT_TOPS = "TOPS"
 UNIT_TFLOPS = "TFLOPS"  # gemm in floating point precisions
 UNIT_US = "us"  # latencies and times
+LOWER_IS_BETTER_UNITS = frozenset({UNIT_US, "ms", "ns", "s"})
 
 # The original report's columns; ours keeps them first so existing spreadsheets work.
 ORIGINAL_REPORT_COLUMNS = (
@@ -40,3 +41,4 @@ ORIGINAL_REPORT_COLUMNS = (
     "Reference (GB/s)",
 )
 REFERENCE_COLUMNS = ("Category", "Subcategory", "Data/Packet Size", "Reference")
+TOPOLOGY_COLUMN = "Topology"  # optional: the class of GPU pair a P2P row is for

@@ -101,6 +101,10 @@ class Judgement:
     ratio: float | None = None  # measured / reference
     pct_of_peak: float | None = None  # 0..100+, where the peak is known
     note: str = ""  # e.g. why a figure is physically impossible
+    group: str = ""  # the class of GPU pair of a P2P figure ("same switch", ...), see topology
+    peer_median: float | None = None  # the median of its peers (same key and class)
+    peers: int = 0  # how many peers that median is of
+    by_peers: bool = False  # no reference for its class: judged against its peers alone
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -110,4 +114,7 @@ class Judgement:
             "ratio": self.ratio,
             "pct_of_peak": self.pct_of_peak,
             "note": self.note,
+            "topology": self.group,
+            "peer_median": self.peer_median,
+            "peers": self.peers,
         }

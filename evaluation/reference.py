@@ -1,7 +1,12 @@
 """Intel's ``reference_perf.csv``: the expected figure for each metric key.
 
 The file has the columns ``Category,Subcategory,Data/Packet Size,Reference`` (any order,
-extra columns ignored). Each row gives the reference figure for one metric key, e.g.
+extra columns ignored), and optionally ``Topology``: a P2P row for one class of GPU pair
+(``same switch``, ``same root complex``, ``across root complexes``, ``across sockets``, see
+topology.py). A row without a Topology applies to the class of the pair 0-1, on which
+Intel measured its reference; other classes are judged against their own rows, or against
+the other pairs of their class when the file has none. Each row gives the reference
+figure for one metric key, e.g.
 ``p2p,Unidirectional Write,128 MB,24`` or ``1ccl,allreduce,128MB,12.5``.
 
 Matching keys: Intel's own files spell sizes both as ``128 MB`` (ze_peer) and ``128MB``
@@ -25,7 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from multiarc.evaluation.metric_names import REFERENCE_COLUMNS
+from multiarc.evaluation.metric_names import REFERENCE_COLUMNS, TOPOLOGY_COLUMN
+from multiarc.evaluation.topology import PAIR_CLASSES
 
 from multiarc.errors import InputError
 
@@ -56,6 +62,7 @@ class ReferenceEntry:
     value: float
     text: str  # the Reference cell as written ("24", not "24.0"): Intel's report copies it
     line: int  # 1-based line in the file
+    topology: str = ""  # the class of GPU pair the row is for ("" for Intel's rows)
 
     @property
     def key(self) -> Key:
@@ -69,19 +76,26 @@ class Reference:
     entries: list[ReferenceEntry]
     source: str = ""  # path or name, for messages and reports
     _index: dict[Key, ReferenceEntry] = field(init=False, repr=False)
+    _typed: dict[tuple[Key, str], ReferenceEntry] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._index = {}
+        self._typed = {}
         for entry in self.entries:
             key = canonical_key(entry.key)
-            if key in self._index:
-                first = self._index[key]
+            typed = (key, entry.topology)
+            first = self._typed.get(typed) if entry.topology else self._index.get(key)
+            if first is not None:
+                where = f" for pairs {entry.topology}" if entry.topology else ""
                 raise InputError(
-                    f"{self.source}:{entry.line}: duplicate key {_show(entry.key)} "
+                    f"{self.source}:{entry.line}: duplicate key {_show(entry.key)}{where} "
                     f"(same as line {first.line} once case and spacing are ignored)",
                     _HINT,
                 )
-            self._index[key] = entry
+            if entry.topology:
+                self._typed[(key, entry.topology)] = entry
+            else:
+                self._index[key] = entry
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -90,11 +104,22 @@ class Reference:
         return iter(self.entries)
 
     def get(self, key: Key) -> ReferenceEntry | None:
-        """The entry for a metric key, tolerant of case and spacing; None if absent."""
+        """The row without a Topology for a metric key, tolerant of case and spacing."""
         entry = self._index.get(key)  # exact spelling first: the common, cheap case
         if entry is not None and entry.key == key:
             return entry
         return self._index.get(canonical_key(key))
+
+    def for_class(self, key: Key, topology: str) -> ReferenceEntry | None:
+        """The row for pairs of one topology class, None if the file has none."""
+        if not self._typed:
+            return None
+        return self._typed.get((canonical_key(key), topology))
+
+    def has_key(self, key: Key) -> bool:
+        """Whether any row (of any class) judges this key."""
+        canon = canonical_key(key)
+        return canon in self._index or any(k == canon for k, _ in self._typed)
 
 
 def _show(key: Key) -> str:
@@ -110,6 +135,7 @@ def parse_reference(text: str, source: str = "reference_perf.csv") -> Reference:
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
     header: list[str] | None = None
     header_line = 0
+    topology_column: int | None = None
     entries: list[ReferenceEntry] = []
     try:
         for row in reader:
@@ -126,6 +152,8 @@ def parse_reference(text: str, source: str = "reference_perf.csv") -> Reference:
                         _HINT,
                     )
                 columns = [header.index(c) for c in REFERENCE_COLUMNS]
+                if TOPOLOGY_COLUMN in header:
+                    topology_column = header.index(TOPOLOGY_COLUMN)
                 continue
             if len(row) <= max(columns):
                 raise InputError(
@@ -139,7 +167,8 @@ def parse_reference(text: str, source: str = "reference_perf.csv") -> Reference:
                 raise InputError(
                     f"{source}:{line}: Reference {cell!r} is not a positive number", _HINT
                 )
-            entries.append(ReferenceEntry(category, subcategory, size, value, cell, line))
+            topology = _topology(row, topology_column, source, line)
+            entries.append(ReferenceEntry(category, subcategory, size, value, cell, line, topology))
     except csv.Error as err:
         raise InputError(f"{source}:{reader.line_num}: not valid CSV ({err})", _HINT) from None
     if header is None:
@@ -147,6 +176,20 @@ def parse_reference(text: str, source: str = "reference_perf.csv") -> Reference:
     if not entries:
         raise InputError(f"{source}:{header_line}: has a header but no reference rows", _HINT)
     return Reference(entries, source)
+
+
+def _topology(row: list[str], column: int | None, source: str, line: int) -> str:
+    if column is None or column >= len(row) or not row[column].strip():
+        return ""
+    wanted = " ".join(row[column].split()).casefold()
+    for cls in PAIR_CLASSES:
+        if cls == wanted:
+            return cls
+    raise InputError(
+        f"{source}:{line}: Topology {row[column].strip()!r} is not one of "
+        + ", ".join(PAIR_CLASSES),
+        "leave the Topology cell empty for a row that applies to the pair 0-1",
+    )
 
 
 def _number(cell: str) -> float | None:

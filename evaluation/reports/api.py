@@ -33,6 +33,7 @@ from multiarc.evaluation.reference import Reference
 
 from multiarc.devices import GpuModel
 
+from ..topology import Topology
 from . import plot_worker
 from .csv_report import write_csv
 from .html_report import write_html
@@ -74,7 +75,10 @@ def build_run_report(
 ) -> RunReport:
     """Judge the metrics and gather everything a writer needs (``bare_log``: the metrics
     come from a bare detail log without step records, see missing_figures)."""
-    judgements = judge(metrics, reference, tolerance=tolerance, gpu_model=gpu_model)
+    topology = Topology.from_dict((meta or {}).get("topology"))
+    judgements = judge(
+        metrics, reference, tolerance=tolerance, gpu_model=gpu_model, topology=topology
+    )
     missing = (
         missing_figures(
             reference, judgements, steps, bare_log_problems=list(problems) if bare_log else None

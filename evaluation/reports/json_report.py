@@ -19,7 +19,8 @@ Schema (``schema_version`` 1; new keys may be added, existing ones keep their me
       "steps": [{"name", "argv", "exit_code", "duration_s", "log_path", "timed_out",
                  "skipped_reason", "error", "parse_problems", "ok"}],
       "metrics": [{"category", "subcategory", "size", "value", "unit", "devices", "step",
-                   "verdict", "reference", "ratio", "pct_of_peak", "note"}],
+                   "verdict", "reference", "ratio", "pct_of_peak", "note",
+                   "topology", "peer_median", "peers"}],
       "problems": [{"tool", "message", "line"}],
       "missing": [{"category", "subcategory", "size", "reference", "unit", "verdict", "note"}]
     }
@@ -65,6 +66,9 @@ def _judgement_dict(j: Judgement) -> dict[str, Any]:
         "ratio": j.ratio,
         "pct_of_peak": j.pct_of_peak,
         "note": j.note,
+        "topology": j.group,
+        "peer_median": j.peer_median,
+        "peers": j.peers,
     }
 
 

@@ -24,6 +24,7 @@ EXPECTED = {
         "kernel": "PASS",
         "firmware": "PASS",
         "oneapi": "PASS",
+        "topology": "PASS",
     },
     "b60x2": {
         "gpu-count": "PASS",
@@ -33,6 +34,7 @@ EXPECTED = {
         "kernel": "PASS",
         "firmware": "PASS",
         "oneapi": "PASS",
+        "topology": "PASS",
     },
     "b60x4-two-visible": {
         "gpu-count": "FAIL",
@@ -42,6 +44,7 @@ EXPECTED = {
         "kernel": "PASS",
         "firmware": "FAIL",
         "oneapi": "PASS",
+        "topology": "PASS",
     },
     "b60x4-degraded-link": {
         "gpu-count": "PASS",
@@ -51,6 +54,7 @@ EXPECTED = {
         "kernel": "PASS",
         "firmware": "PASS",
         "oneapi": "PASS",
+        "topology": "PASS",
     },
 }
 for _same in (
