@@ -22,14 +22,21 @@ from typing import Any, NoReturn
 
 import click
 from multiarc.evaluation import checks as checks_mod
-from multiarc.evaluation.model import CheckResult, Metric, ParseProblem, Status, StepResult
+from multiarc.evaluation.model import (
+    SETVARS_STEP,
+    CheckResult,
+    Metric,
+    ParseProblem,
+    Status,
+    StepResult,
+)
 from rich.console import Console
 
 import multiarc
 from multiarc import paths
 from multiarc.errors import EnvironmentNotReady, InputError, reports_errors
 
-from .live import LiveView, checks_table, verdict_table
+from .live import OK_STAR_LEGEND, LiveView, checks_table, step_status, steps_line, verdict_table
 from .perfmode import PerformanceMode
 from .replay import Recording, Replay, copy_root, load_recording, with_path_first
 from .run_writer import RunFolder
@@ -171,15 +178,18 @@ def quick(replay: Path | None, as_json: bool) -> None:
         _say_recording(console, target)
         console.print(checks_table(results, console, title=f"multiarc-eval quick: {target.label}"))
         console.print(_checks_line(results), highlight=False)
+        if target.recording is not None:  # the last line says it, as README promises
+            console.print(f"[bold magenta]{target.recording.banner}[/]")
     _exit(1 if failed else 0)
 
 
 def _checks_line(results: list[CheckResult]) -> str:
+    """"checks: WARN (7 PASS, 1 WARN)": the worst status first, then the counts."""
     counts: dict[str, int] = {}
     for c in results:
         counts[str(c.status)] = counts.get(str(c.status), 0) + 1
     shown = ", ".join(f"{n} {s}" for s, n in counts.items())
-    verdict = "FAIL" if checks_mod.any_failed(results) else "PASS"
+    verdict = next((s for s in ("FAIL", "WARN") if counts.get(s)), "PASS")
     return f"checks: {verdict} ({shown})"
 
 
@@ -496,11 +506,9 @@ def _run_basic(
             highlight=False,
         )
     failed_steps = [s for s in steps if not s.ok and not s.skipped_reason]
-    console.print(
-        f"steps: {len(steps) - len(failed_steps)} ok, {len(failed_steps)} failed"
-        + (f" ({', '.join(s.name for s in failed_steps)})" if failed_steps else ""),
-        highlight=False,
-    )
+    console.print(steps_line(steps), highlight=False)
+    if any(step_status(s)[0] == "ok*" for s in steps):
+        console.print(OK_STAR_LEGEND, highlight=False)
     console.print(_checks_line(checks), highlight=False)
     if verdict.summary:
         console.print(verdict.summary, highlight=False)
@@ -536,7 +544,7 @@ def _record_setvars(run: RunFolder, target: Target) -> StepResult | None:
     (run.path / rel).write_text(setvars.output)
     run.append_detail(setvars.output)
     return StepResult(
-        name="setvars",
+        name=SETVARS_STEP,
         argv=setvars.argv,
         exit_code=setvars.exit_code,
         duration_s=round(setvars.duration_s, 3),

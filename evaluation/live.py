@@ -10,7 +10,13 @@ import time
 from collections.abc import Iterable, Sequence
 from types import TracebackType
 
-from multiarc.evaluation.model import CheckResult, Judgement, Status, StepResult
+from multiarc.evaluation.model import (
+    CheckResult,
+    Judgement,
+    Status,
+    StepResult,
+    benchmark_steps,
+)
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
@@ -27,6 +33,22 @@ STYLE = {
     Status.INFO: "cyan",
 }
 LIVE_ROWS = 14  # rows of finished steps shown while running
+OK_STAR_LEGEND = (
+    "ok* = the tool exited 0 but its output was not read completely (cut off, an error line "
+    "or an unreadable figure): the note says what; its missing figures are FAIL"
+)
+
+
+def steps_line(steps: Sequence[StepResult]) -> str:
+    counted = benchmark_steps(steps)
+    failed = [s for s in counted if not s.ok and not s.skipped_reason]
+    skipped = [s for s in counted if s.skipped_reason]
+    text = f"steps: {len(counted) - len(failed) - len(skipped)} of {len(counted)} ok"
+    if failed:
+        text += f", {len(failed)} failed ({', '.join(s.name for s in failed)})"
+    if skipped:
+        text += f", {len(skipped)} not run"
+    return text
 
 
 def _box(console: Console) -> box.Box:
@@ -97,10 +119,12 @@ def verdict_table(judgements: Sequence[Judgement], console: Console) -> Table:
         table.add_column(column, justify="right" if column in ("measured", "reference") else "left")
     table.add_column("ratio", justify="right")
     table.add_column("verdict")
+    table.add_column("why", overflow="fold", max_width=70)
     for j in judgements:
-        if j.verdict == Status.INFO and j.reference is None:
+        if j.verdict == Status.INFO and j.reference is None and not j.by_peers:
             continue
         m = j.metric
+        why = j.note if j.verdict not in (Status.PASS, Status.INFO) else ""
         table.add_row(
             m.category,
             m.subcategory,
@@ -110,6 +134,7 @@ def verdict_table(judgements: Sequence[Judgement], console: Console) -> Table:
             "" if j.reference is None else f"{j.reference:g}",
             "" if j.ratio is None else f"{j.ratio:.2f}",
             Text(str(j.verdict), style=STYLE.get(j.verdict, "")),
+            why,
         )
     return table
 
@@ -185,6 +210,8 @@ class LiveView:
         if self._live is None:
             status, _ = step_status(result)
             note = f"  ({result.error})" if result.error else ""
+            if status == "ok*" and result.parse_problems:
+                note = f"  (exit 0, but: {result.parse_problems[0][:140]})"
             self.console.print(
                 f"[{index}/{self.total}] {spec.name}: {status} in {result.duration_s:.1f}s{note}",
                 highlight=False,

@@ -71,6 +71,14 @@ class StepResult:
         return data
 
 
+SETVARS_STEP = "setvars"  # recorded as a step (the original logs it), not counted as one
+
+
+def benchmark_steps(steps: list[StepResult]) -> list[StepResult]:
+    """The planned steps, as progress counts them ("[3/21]"): not the setvars record."""
+    return [s for s in steps if s.name != SETVARS_STEP]
+
+
 @dataclass(frozen=True)
 class Metric:
     """One measured figure, keyed like Intel's reference_perf.csv."""

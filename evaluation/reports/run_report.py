@@ -9,7 +9,14 @@ from typing import Any
 
 from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.judge import count_verdicts
-from multiarc.evaluation.model import CheckResult, Judgement, ParseProblem, Status, StepResult
+from multiarc.evaluation.model import (
+    CheckResult,
+    Judgement,
+    ParseProblem,
+    Status,
+    StepResult,
+    benchmark_steps,
+)
 from multiarc.evaluation.reference import Reference, canonical_field, canonical_key
 
 from multiarc.devices import GpuModel
@@ -141,7 +148,9 @@ class RunReport:
             failed = self.check_counts.get("FAIL", 0)
             text += f", {len(self.checks)} check(s), {failed} failed"
         if self.steps:
-            text += f", {len(self.steps)} step(s), {len(self.failed_steps)} failed"
+            counted = benchmark_steps(self.steps)
+            broken = [s for s in counted if not s.skipped_reason and not s.ok]
+            text += f", {len(counted)} step(s), {len(broken)} failed"
         if self.missing:
             lost = sum(m.verdict is Status.FAIL for m in self.missing)
             text += f", {len(self.missing)} reference figure(s) not measured ({lost} FAIL)"

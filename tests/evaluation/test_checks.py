@@ -63,6 +63,7 @@ for _same in (
     "b60x4-na-fields",
     "b60x4-implausible-d2d",
     "b60x4-faults",
+    "b60x4-slow-gpu",
 ):
     EXPECTED[_same] = EXPECTED["b60x4"]
 

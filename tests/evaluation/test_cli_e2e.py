@@ -84,6 +84,8 @@ EXPECTED: dict[str, Expected] = {
     ),
     "b60x4-implausible-d2d": Expected(0, {"pcie-link": "WARN"}, 1, "FAIL", metric_fails=5),
     "b60x4-na-fields": Expected(0, {"pcie-link": "WARN"}, 0, "WARN"),
+    # the default run measures GPU 0 only: the slow GPU 2 shows with --devices all
+    "b60x4-slow-gpu": Expected(0, {"pcie-link": "WARN"}, 0, "WARN"),
     "b60x4-tool-error": Expected(
         0,
         {"pcie-link": "WARN"},

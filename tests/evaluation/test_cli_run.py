@@ -68,7 +68,28 @@ def test_quick_on_b60x4_passes_with_the_idle_link_warning() -> None:
     assert result.exit_code == 0, result.output
     assert "RECORDING b60x4: replayed tool output, not this machine" in result.output
     assert "pcie-link" in result.output and "WARN" in result.output
-    assert "checks: PASS" in result.output
+    assert "checks: WARN (7 PASS, 1 WARN)" in result.output  # the worst status first
+    assert result.output.rstrip().splitlines()[-1] == (
+        "RECORDING b60x4: replayed tool output, not this machine"
+    )
+
+
+def test_one_slow_gpu_fails_although_it_passes_the_reference(tmp_path: Path) -> None:
+    """GPU 2 reaches 62 % of its siblings' memory bandwidth; the installed reference is
+    generous enough to pass it. Judged against its peers, it fails, named, on the console."""
+    result = invoke(
+        "basic", "--replay", str(RECORDINGS / "b60x4-slow-gpu"), "--output", str(tmp_path),
+        "--devices", "all", "--skip-ccl",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    flat = " ".join(result.output.replace("|", " ").split())
+    assert "GPU 2 D2D float16 37 % below the median of its 3 peers" in flat
+    report = json.loads((only_run(tmp_path) / "report.json").read_text())
+    failed = {(m["devices"], m["size"]) for m in report["metrics"] if m["verdict"] == "FAIL"}
+    assert failed == {("2", "float8"), ("2", "float16")}
+    d2d = [m for m in report["metrics"] if m["subcategory"] == "D2D" and m["devices"] == "2"
+           and m["size"] == "float16"]  # fmt: skip
+    assert d2d[0]["ratio"] > 1  # above the (generous) reference, yet FAIL
 
 
 @pytest.mark.parametrize("name", ["b60x4-two-visible", "b60x4-degraded-link"])
