@@ -223,7 +223,9 @@ def _reference_for(
 
 def count_verdicts(judgements: Iterable[Judgement]) -> dict[str, int]:
     """{"PASS": n, "WARN": n, "FAIL": n, "INFO": n} (every key present)."""
-    counts = {str(s): 0 for s in (Status.PASS, Status.WARN, Status.FAIL, Status.INFO)}
+    counts = {
+        str(s): 0 for s in (Status.PASS, Status.WARN, Status.FAIL, Status.UNSTABLE, Status.INFO)
+    }
     for j in judgements:
         counts[str(j.verdict)] = counts.get(str(j.verdict), 0) + 1
     return counts

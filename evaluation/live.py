@@ -28,6 +28,7 @@ from .steps import StepSpec
 STYLE = {
     Status.PASS: "green",
     Status.WARN: "yellow",
+    Status.UNSTABLE: "bold magenta",
     Status.FAIL: "bold red",
     Status.SKIP: "dim",
     Status.INFO: "cyan",
@@ -217,3 +218,13 @@ class LiveView:
                 highlight=False,
             )
         self.refresh()
+
+
+def checks_line(results: list[CheckResult]) -> str:
+    """"checks: WARN (7 PASS, 1 WARN)": the worst status first, then the counts."""
+    counts: dict[str, int] = {}
+    for c in results:
+        counts[str(c.status)] = counts.get(str(c.status), 0) + 1
+    shown = ", ".join(f"{n} {s}" for s, n in counts.items())
+    verdict = next((s for s in ("FAIL", "WARN") if counts.get(s)), "PASS")
+    return f"checks: {verdict} ({shown})"

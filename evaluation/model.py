@@ -18,6 +18,7 @@ class Status(enum.StrEnum):
     FAIL = "FAIL"
     SKIP = "SKIP"
     INFO = "INFO"  # a figure with nothing to judge it against
+    UNSTABLE = "UNSTABLE"  # FAILed, then passed on a repeat (confirm.py): exit 1 like FAIL
 
 
 @dataclass
@@ -113,6 +114,7 @@ class Judgement:
     peer_median: float | None = None  # the median of its peers (same key and class)
     peers: int = 0  # how many peers that median is of
     by_peers: bool = False  # no reference for its class: judged against its peers alone
+    repeats: list[float] = field(default_factory=list)  # its figures on repeat (confirm.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,4 +127,5 @@ class Judgement:
             "topology": self.group,
             "peer_median": self.peer_median,
             "peers": self.peers,
+            "repeats": list(self.repeats),
         }

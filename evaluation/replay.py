@@ -134,6 +134,8 @@ class Replay:
     def environ(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """``base`` (default os.environ) with the shim folder first on PATH."""
         env = dict(os.environ if base is None else base)
+        if self.shim_dir is not None:
+            env[replay_shim.STATE_ENV] = str(self.shim_dir)
         return with_path_first(env, self.shim_dir)
 
 

@@ -10,6 +10,9 @@ joined by single spaces, is played back: ``delay_s``, then ``stdout``/``stderr``
 ``{{group}}`` placeholders filled from the regex groups, ``writes`` (recorded files copied
 to the paths the call named), ``fault`` (``hang``, ``crash``, ``garbage``) and ``exit``.
 A call with no recording prints ``replay: no recording for: TOOL ARGS`` and exits 127.
+An entry with ``sequence`` (a list of partial entries: ``stdout``, ``exit``, ...) answers
+its k-th identical call with the k-th of them (the last one from then on): a figure that
+flutters, as a real host's may (counted in the folder ``MULTIARC_REPLAY_STATE`` names).
 
 When ``MULTIARC_REPLAY_CALLS`` names a file, every call is appended to it as one JSON line
 (tests use it to see which commands the evaluation ran, e.g. the frequency restore).
@@ -30,6 +33,7 @@ NO_RECORDING_EXIT = 127
 HANG_SECONDS = 24 * 3600
 GARBAGE_SEED = 20251123
 CALL_LOG_ENV = "MULTIARC_REPLAY_CALLS"
+STATE_ENV = "MULTIARC_REPLAY_STATE"
 
 
 def find_entry(
@@ -79,6 +83,24 @@ def _log_call(tool: str, args: list[str]) -> None:
         handle.write(json.dumps(record) + "\n")
 
 
+def _call_number(tool: str, args: list[str]) -> int:
+    """How many identical calls came before this one (0 without a state folder)."""
+    folder = os.environ.get(STATE_ENV)
+    if not folder:
+        return 0
+    import hashlib
+
+    name = hashlib.sha1(" ".join([tool, *args]).encode()).hexdigest()
+    fd = os.open(os.path.join(folder, f"calls-{name}"), os.O_WRONLY | os.O_CREAT | os.O_APPEND,
+                 0o600)  # fmt: skip
+    try:
+        before = os.fstat(fd).st_size
+        os.write(fd, b".")
+    finally:
+        os.close(fd)
+    return before
+
+
 def play(recording: Path, tool: str, args: list[str]) -> int:
     _log_call(tool, args)
     host = json.loads((recording / "host.json").read_text())
@@ -87,6 +109,9 @@ def play(recording: Path, tool: str, args: list[str]) -> int:
         sys.stderr.write(f"replay: no recording for: {' '.join([tool, *args])}\n")
         return NO_RECORDING_EXIT
     entry, groups = found
+    sequence = entry.get("sequence")
+    if isinstance(sequence, list) and sequence:
+        entry = {**entry, **sequence[min(_call_number(tool, args), len(sequence) - 1)]}
     time.sleep(float(entry.get("delay_s", 0)))
     out = sys.stdout.buffer
     fault = entry.get("fault")

@@ -271,18 +271,20 @@ def execute_steps(
     root: Path = Path("/"),
     observer: StepObserver | None = None,
     first_index: int = 1,
+    detail: bool = True,
 ) -> tuple[list[StepOutcome], bool]:
     """Run every step in order; (outcomes, interrupted).
 
     A failing, hanging or crashing tool is recorded and the next step runs. On Ctrl-C (or
     SIGTERM turned into KeyboardInterrupt) the running tool is killed, the rest are marked
-    not run, and everything written so far stays in the run folder.
+    not run, and everything written so far stays in the run folder. ``detail``: append each
+    tool's output to the detail log (the repeats of confirm.py are not).
     """
     outcomes: list[StepOutcome] = []
     total = len(specs) + first_index - 1
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="multiarc-spv-") as spv_tmp:
-        runner = _StepRunner(env=env, run=run, root=root, spv_dir=Path(spv_tmp))
+        runner = _StepRunner(env=env, run=run, root=root, spv_dir=Path(spv_tmp), detail=detail)
         for offset, spec in enumerate(specs):
             index = first_index + offset
             rel_log = log_name(index, total, spec.name)
@@ -317,8 +319,9 @@ class _StepRunner:
     """Runs one step: working folder, environment, raw log, detail log, figures."""
 
     def __init__(
-        self, *, env: Mapping[str, str], run: RunFolder, root: Path, spv_dir: Path
+        self, *, env: Mapping[str, str], run: RunFolder, root: Path, spv_dir: Path, detail: bool
     ) -> None:
+        self.detail = detail
         self.env = env
         self.run_folder = run
         self.root = root
@@ -346,7 +349,8 @@ class _StepRunner:
             cwd=cwd,
             log_path=self.run_folder.path / rel_log,
         )
-        self.run_folder.append_detail(tool_run.output)
+        if self.detail:
+            self.run_folder.append_detail(tool_run.output)
         self.appended = True
         started = tool_run.exit_code is not None or tool_run.timed_out
         outcome = (
@@ -369,7 +373,7 @@ class _StepRunner:
     def interrupted(self, spec: StepSpec, rel_log: str) -> StepOutcome:
         """The step Ctrl-C hit: its partial output kept, marked interrupted."""
         log_path = self.run_folder.path / rel_log
-        if not self.appended and log_path.is_file():
+        if self.detail and not self.appended and log_path.is_file():
             self.run_folder.append_detail(log_path.read_text(errors="replace"))
         self.appended = True
         result = StepResult(

@@ -33,6 +33,7 @@ from multiarc.evaluation.reference import Reference
 
 from multiarc.devices import GpuModel
 
+from ..confirm import apply_confirmations, split_repeats
 from ..topology import Topology
 from . import plot_worker
 from .csv_report import write_csv
@@ -76,9 +77,13 @@ def build_run_report(
     """Judge the metrics and gather everything a writer needs (``bare_log``: the metrics
     come from a bare detail log without step records, see missing_figures)."""
     topology = Topology.from_dict((meta or {}).get("topology"))
-    judgements = judge(
-        metrics, reference, tolerance=tolerance, gpu_model=gpu_model, topology=topology
-    )
+    originals, repeats = split_repeats(metrics)
+
+    def judged(these: Sequence[Metric]) -> list[Judgement]:
+        return judge(these, reference, tolerance=tolerance, gpu_model=gpu_model, topology=topology)
+
+    judgements = judged(originals)
+    apply_confirmations(judgements, repeats, judged)
     missing = (
         missing_figures(
             reference, judgements, steps, bare_log_problems=list(problems) if bare_log else None
@@ -88,6 +93,7 @@ def build_run_report(
     )
     return RunReport(
         judgements=judgements,
+        repeats=repeats,
         missing=missing,
         checks=list(checks),
         steps=list(steps),

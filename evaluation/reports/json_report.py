@@ -69,6 +69,7 @@ def _judgement_dict(j: Judgement) -> dict[str, Any]:
         "topology": j.group,
         "peer_median": j.peer_median,
         "peers": j.peers,
+        "repeats": list(j.repeats),
     }
 
 
@@ -103,6 +104,7 @@ def report_to_dict(report: RunReport) -> dict[str, Any]:
         "checks": [c.to_dict() for c in report.checks],
         "steps": [s.to_dict() for s in report.steps],
         "metrics": [_judgement_dict(j) for j in report.judgements],
+        "repeats": [m.to_dict() for m in report.repeats],
         "problems": [
             {"tool": p.tool, "message": p.message, "line": p.line} for p in report.problems
         ],
@@ -207,7 +209,7 @@ def report_from_dict(data: dict[str, Any], source: str = "report.json") -> Store
     try:
         model = data.get("gpu_model") or {}
         return StoredReport(
-            metrics=metrics_from_json(data.get("metrics") or []),
+            metrics=metrics_from_json([*(data.get("metrics") or []), *(data.get("repeats") or [])]),
             checks=checks_from_json(data.get("checks") or []),
             steps=steps_from_json(data.get("steps") or []),
             problems=[

@@ -12,6 +12,7 @@ from multiarc.evaluation.judge import count_verdicts
 from multiarc.evaluation.model import (
     CheckResult,
     Judgement,
+    Metric,
     ParseProblem,
     Status,
     StepResult,
@@ -23,7 +24,7 @@ from multiarc.devices import GpuModel
 
 # More metric rows than this (key x device) and report.html / report.md group across devices.
 MAX_ROWS = 400
-VERDICT_ORDER = (Status.FAIL, Status.WARN, Status.PASS, Status.INFO, Status.SKIP)
+VERDICT_ORDER = (Status.FAIL, Status.UNSTABLE, Status.WARN, Status.PASS, Status.INFO, Status.SKIP)
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class RunReport:
     gpu_model: GpuModel | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     missing: list[MissingFigure] = field(default_factory=list)
+    repeats: list[Metric] = field(default_factory=list)  # figures of confirm repeats
     generated_at: str = field(
         default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     )
@@ -126,17 +128,25 @@ class RunReport:
         )
 
     @property
+    def unstable(self) -> bool:
+        """A figure FAILed and passed on a repeat (confirm.py)."""
+        return self.counts.get(str(Status.UNSTABLE), 0) > 0
+
+    @property
     def verdict(self) -> Status:
-        """FAIL if a check, step or metric failed; WARN if any warned; else PASS."""
+        """FAIL if a check, step or metric failed; UNSTABLE if a figure fluttered; WARN if
+        anything warned; else PASS."""
         if self.failed:
             return Status.FAIL
+        if self.unstable:
+            return Status.UNSTABLE
         if any(c.status is Status.WARN for c in self.checks) or self.counts[str(Status.WARN)]:
             return Status.WARN
         return Status.PASS
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.unstable else 0
 
     def summary_line(self) -> str:
         counts = self.counts
@@ -303,7 +313,7 @@ def _missing_from_log(entry: Any, problems: Sequence[ParseProblem]) -> MissingFi
     )  # fmt: skip
 
 
-_RANK = {Status.FAIL: 0, Status.WARN: 1, Status.PASS: 2, Status.INFO: 3, Status.SKIP: 4}
+_RANK = {status: rank for rank, status in enumerate(VERDICT_ORDER)}
 
 
 def metric_rows(judgements: Sequence[Judgement], *, by_devices: bool = True) -> list[MetricRow]:

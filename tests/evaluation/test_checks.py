@@ -64,6 +64,7 @@ for _same in (
     "b60x4-implausible-d2d",
     "b60x4-faults",
     "b60x4-slow-gpu",
+    "b60x4-flutter",
 ):
     EXPECTED[_same] = EXPECTED["b60x4"]
 

@@ -86,6 +86,8 @@ EXPECTED: dict[str, Expected] = {
     "b60x4-na-fields": Expected(0, {"pcie-link": "WARN"}, 0, "WARN"),
     # the default run measures GPU 0 only: the slow GPU 2 shows with --devices all
     "b60x4-slow-gpu": Expected(0, {"pcie-link": "WARN"}, 0, "WARN"),
+    # bidirectional write 0-1 dips on the first run, not on the repeat: UNSTABLE, exit 1
+    "b60x4-flutter": Expected(0, {"pcie-link": "WARN"}, 1, "UNSTABLE"),
     "b60x4-tool-error": Expected(
         0,
         {"pcie-link": "WARN"},

@@ -70,7 +70,7 @@ def test_tolerance_moves_the_bands() -> None:
     )
     data = json.loads(out)
     assert code == 0 and data["tolerance"] == 0.4 and data["verdict"] == "WARN"
-    assert data["counts"] == {"PASS": 8, "WARN": 8, "FAIL": 0, "INFO": 0}
+    assert data["counts"] == {"PASS": 8, "WARN": 8, "FAIL": 0, "UNSTABLE": 0, "INFO": 0}
     code, out, _ = run(
         "report", log("b60x4"), "--reference", REFERENCE, "--tolerance", "0", "--format", "json"
     )

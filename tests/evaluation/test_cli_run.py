@@ -319,3 +319,52 @@ def test_a_gpu_beyond_those_found_exits_2_before_anything_runs(
     assert not (tmp_path / "r").exists()
     ran = [line for line in calls.read_text().splitlines()] if calls.exists() else []
     assert not any('"ze_p' in line or "matrix_mul" in line for line in ran)
+
+
+def test_a_fluttering_figure_is_unstable_with_both_figures_kept(tmp_path: Path) -> None:
+    """The first bidirectional write 0-1 dips below the reference, the repeat does not:
+    UNSTABLE (exit 1, counted apart), both figures in report.json, one repeat log."""
+    result = invoke(
+        "basic", "--replay", str(RECORDINGS / "b60x4-flutter"), "--output", str(tmp_path),
+        "--skip-ccl",
+    )  # fmt: skip
+    assert result.exit_code == 1, result.output
+    run = only_run(tmp_path)
+    report = json.loads((run / "report.json").read_text())
+    assert report["verdict"] == "UNSTABLE" and report["counts"]["UNSTABLE"] == 2
+    assert report["counts"]["FAIL"] == 0
+    unstable = [m for m in report["metrics"] if m["verdict"] == "UNSTABLE"]
+    assert {(m["size"], m["value"], tuple(m["repeats"])) for m in unstable} == {
+        ("128 MB", 31.27, (46.21,)), ("256 MB", 30.94, (46.17,))
+    }  # fmt: skip
+    assert all(m["note"].startswith("UNSTABLE: FAIL at") for m in unstable)
+    steps = {s["name"]: s for s in json.loads((run / "steps.json").read_text())}
+    assert steps["ze_peer-bidir-write-0-1@confirm1"]["ok"]
+    detail = (run / "benchmark_detail_log.txt").read_text()
+    assert detail.count("Bandwidth Write : Device( 0 )<->Device( 1 )") == 1  # the original's
+    # re-judged from the folder later: the same verdict
+    again = invoke("report", str(run), "--format", "json")
+    assert again.exit_code == 1 and json.loads(again.stdout)["verdict"] == "UNSTABLE"
+
+
+def test_confirm_0_keeps_the_first_figure_as_fail(tmp_path: Path) -> None:
+    result = invoke(
+        "basic", "--replay", str(RECORDINGS / "b60x4-flutter"), "--output", str(tmp_path),
+        "--skip-ccl", "--confirm", "0",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    report = json.loads((only_run(tmp_path) / "report.json").read_text())
+    assert report["verdict"] == "FAIL" and report["counts"]["FAIL"] == 2
+    assert not any("@confirm" in s["name"] for s in report["steps"])
+
+
+def test_a_failure_that_holds_is_confirmed(tmp_path: Path) -> None:
+    result = invoke(
+        "basic", "--replay", str(RECORDINGS / "b60x4-degraded-link"), "--output", str(tmp_path),
+        "--skip-ccl",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    report = json.loads((only_run(tmp_path) / "report.json").read_text())
+    failed = [m for m in report["metrics"] if m["verdict"] == "FAIL"]
+    assert failed and all("confirmed by 1 repeat(s)" in m["note"] for m in failed)
+    assert report["counts"]["UNSTABLE"] == 0

@@ -68,7 +68,7 @@ def test_write_run_reports_files_and_verdict(tmp_path: Path) -> None:
         meta={"host": "b60x4"},
     )
     assert verdict.exit_code == 0 and verdict.verdict is Status.PASS
-    assert verdict.counts == {"PASS": 16, "WARN": 0, "FAIL": 0, "INFO": 0}
+    assert verdict.counts == {"PASS": 16, "WARN": 0, "FAIL": 0, "UNSTABLE": 0, "INFO": 0}
     assert sorted(p.name for p in verdict.files) == [
         "benchmark_report.csv",
         "report.html",
@@ -131,7 +131,7 @@ def test_report_json_round_trip(tmp_path: Path) -> None:
     assert stored.problems == problems
     assert stored.meta == {"who": "me"} and stored.tolerance == 0.05
     assert stored.gpu_device_id == "e211"
-    assert stored.raw["counts"] == {"PASS": 14, "WARN": 0, "FAIL": 2, "INFO": 0}
+    assert stored.raw["counts"] == {"PASS": 14, "WARN": 0, "FAIL": 2, "UNSTABLE": 0, "INFO": 0}
     assert stored.raw["verdict"] == "FAIL" and stored.raw["exit_code"] == 1
     assert stored.raw["reference"]["rows"] == 16
     d2d = [m for m in stored.raw["metrics"] if m["subcategory"] == "D2D"]

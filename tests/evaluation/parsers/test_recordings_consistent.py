@@ -90,7 +90,10 @@ def test_host_json_is_well_formed(host: str) -> None:
     assert "RECORDING" in doc["description"] and doc["recording"] is True
     for entry in doc["commands"]:
         assert set(entry) <= {"tool", "args", "args_regex", "stdout", "stderr", "exit", "delay_s",
-                              "writes", "fault"}, entry
+                              "writes", "fault", "sequence"}, entry
+        for step in entry.get("sequence", []):  # a fluttering answer: partial entries
+            assert set(step) <= {"stdout", "stderr", "exit", "delay_s", "fault"}, step
+            assert (base / step.get("stdout", entry.get("stdout", ""))).is_file()
         assert ("args" in entry) != ("args_regex" in entry), entry
         groups = set(re.compile(entry["args_regex"]).groupindex) if "args_regex" in entry else set()
         assert entry.get("fault") in (None, "hang", "crash", "garbage")
