@@ -33,6 +33,7 @@ from multiarc import paths
 from multiarc.devices import GpuModel
 from multiarc.errors import EnvironmentNotReady, InputError
 
+from .conditions import run_conditions
 from .confirm import run_confirmations
 from .live import (
     OK_STAR_LEGEND,
@@ -213,6 +214,7 @@ def _meta(
         "pairs": opts.pairs,
         "confirm": opts.confirm,
         "topology": next((c.details for c in checks if c.name == "topology"), None),
+        "conditions": run_conditions(target.root, opts.performance_mode, facts.kernel),
         "multiarc_version": multiarc.__version__,
     }
 

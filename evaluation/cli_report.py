@@ -255,19 +255,33 @@ def _print_compare_table(table: Any, label_a: str, label_b: str, tolerance: floa
     default="table",
     show_default=True,
 )
+@click.option(
+    "--only-changed",
+    is_flag=True,
+    help="Show only the figures that changed (regressions, improvements, only in A or B).",
+)
 @reports_errors
-def compare(run_a: Path, run_b: Path, tolerance: float, fmt: str) -> None:
+def compare(run_a: Path, run_b: Path, tolerance: float, fmt: str, only_changed: bool) -> None:
     """Compare the metrics of two runs: A (before) and B (after).
 
     RUN_A and RUN_B are results folders, report.json files or benchmark_detail_log.txt
     files. Metrics are matched by key and devices; a figure worse in B by more than the
     tolerance is a regression.
     """
-    from multiarc.evaluation.reports.compare import REGRESSION, change_counts, compare_metrics
+    from multiarc.evaluation.conditions import differences
+    from multiarc.evaluation.reports.compare import (
+        REGRESSION,
+        SAME,
+        change_counts,
+        compare_metrics,
+    )
 
     a, b = load_run(run_a), load_run(run_b)
     table = compare_metrics(a.metrics, b.metrics, tolerance=tolerance / 100)
     counts = change_counts(table)
+    if only_changed:
+        table = table[table["change"] != SAME].reset_index(drop=True)
+    conditions = differences(a.meta.get("conditions"), b.meta.get("conditions"))
     if fmt == "csv":
         click.echo(table.to_csv(index=False, float_format="%.6g"), nl=False)
     elif fmt == "json":
@@ -276,11 +290,14 @@ def compare(run_a: Path, run_b: Path, tolerance: float, fmt: str) -> None:
             "b": str(run_b),
             "tolerance": tolerance / 100,
             "counts": counts,
+            "conditions_differ": conditions,
             "metrics": _compare_rows(table),
         }
         click.echo(json.dumps(doc, indent=1))
     else:
         _print_compare_table(table, str(run_a), str(run_b), tolerance / 100)
+    for line in conditions:
+        click.echo(f"note: conditions differ: {line}", err=True)
     summary = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
     click.echo(
         f"{'REGRESSION' if counts[REGRESSION] else 'OK'}: {summary or 'no metrics'}", err=True

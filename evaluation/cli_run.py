@@ -21,6 +21,7 @@ from multiarc.errors import EnvironmentNotReady, reports_errors
 from .basic_run import BasicOptions, default_reference, run_basic
 from .confirm import DEFAULT_CONFIRM
 from .live import checks_line, checks_table
+from .run_writer import check_output_folder
 from .steps import parse_devices, parse_pairs
 from .target import exit_with, make_console, not_ready, open_target, say_recording
 
@@ -188,6 +189,7 @@ def basic(
 
     parse_devices(devices, 0)  # syntax errors are usage errors, before anything runs
     parse_pairs(pairs, 0)
+    check_output_folder(output)
     console = make_console()
     previous_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:

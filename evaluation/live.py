@@ -70,6 +70,8 @@ def step_status(result: StepResult) -> tuple[str, str]:
         return f"exit {result.exit_code}", "bold red"
     if result.parse_problems:
         return "ok*", "yellow"
+    if result.warnings:
+        return "WARN", "yellow"
     return "ok", "green"
 
 
@@ -103,6 +105,8 @@ def steps_table(rows: Iterable[tuple[int, StepResult]], console: Console) -> Tab
         note = result.error or result.skipped_reason
         if not note and result.parse_problems:
             note = result.parse_problems[0]
+        if not note and result.warnings:
+            note = result.warnings[0]
         table.add_row(
             str(index),
             result.name,
@@ -213,6 +217,8 @@ class LiveView:
             note = f"  ({result.error})" if result.error else ""
             if status == "ok*" and result.parse_problems:
                 note = f"  (exit 0, but: {result.parse_problems[0][:140]})"
+            elif result.warnings:
+                note = f"  ({result.warnings[0][:140]})"
             self.console.print(
                 f"[{index}/{self.total}] {spec.name}: {status} in {result.duration_s:.1f}s{note}",
                 highlight=False,

@@ -61,6 +61,8 @@ class StepResult:
     skipped_reason: str = ""
     error: str = ""  # why it failed to start / crashed, one line
     parse_problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. "GPU busy: pid 4242 (...)"
+    conditions: dict[str, Any] = field(default_factory=dict)  # e.g. {"gpu_holders": [...]}
 
     @property
     def ok(self) -> bool:

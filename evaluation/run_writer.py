@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -34,6 +35,38 @@ def _write_json(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
+def _unwritable(output: Path, err: OSError) -> InputError:
+    return InputError(
+        f"cannot write into the output folder {output}: {err.strerror or err}",
+        "choose a writable folder with --output (not read-only, not under /proc or /sys)",
+    )
+
+
+def check_output_folder(output: Path, *, create: bool = False) -> Path:
+    """The absolute output folder, proven writable (a probe made and removed in it, or in
+    its nearest existing parent when it does not exist yet); InputError (exit 2) when it
+    cannot be written: read-only, immutable, no permission, a pseudo file system, a file
+    in the way. ``create``: make it (parents included, as ``mkdir -p``)."""
+    output = output.absolute()
+    if any(output.is_relative_to(p) for p in (Path("/proc"), Path("/sys"))):
+        raise InputError(
+            f"cannot write the results under {output}: a kernel pseudo file system",
+            "choose a writable folder with --output",
+        )
+    probe_in = output
+    while not probe_in.exists() and probe_in != probe_in.parent:
+        probe_in = probe_in.parent
+    try:
+        if not probe_in.is_dir():
+            raise NotADirectoryError(20, "Not a directory", str(probe_in))
+        os.rmdir(tempfile.mkdtemp(prefix=".multiarc-probe-", dir=probe_in))
+        if create:
+            output.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _unwritable(output, err) from None
+    return output
+
+
 class RunFolder:
     """One results run: create it, append to the detail log, record steps/checks/meta."""
 
@@ -47,14 +80,7 @@ class RunFolder:
         The path is made absolute: steps run in their own working folders (ze_peak beside
         its kernels) and write into the run folder (oneCCL's ``-o``), so a relative
         ``--output`` such as the default ``results`` must not depend on their cwd."""
-        output = output.absolute()
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise InputError(
-                f"cannot create the output folder {output}: {err.strerror or err}",
-                "choose a writable folder with --output",
-            ) from err
+        output = check_output_folder(output, create=True)
         for _ in range(3):
             path = output / datetime.now().strftime(RUN_NAME_FORMAT)
             try:
@@ -62,6 +88,8 @@ class RunFolder:
             except FileExistsError:
                 time.sleep(1.0 - (time.time() % 1.0) + 0.01)
                 continue
+            except OSError as err:
+                raise _unwritable(output, err) from None
             (path / "steps").mkdir()
             (path / DETAIL_LOG).touch()
             return cls(path)

@@ -27,6 +27,7 @@ from multiarc.evaluation.parsers.xpu_smi import parse_discovery, parse_dump
 
 from multiarc import paths
 
+from .conditions import busy_warning, gpu_holders
 from .run_writer import RunFolder
 from .steps import BENCHMARK_ENV, StepSpec, log_name
 
@@ -341,6 +342,7 @@ class _StepRunner:
             cwd = self.spv_dir
             if not self.spv_ready:
                 note = "no .spv kernels found for ze_peak (level-zero-tests folder); "
+        holders = gpu_holders(self.root, exclude=(os.getpid(),))
         step_env = {**self.env, **BENCHMARK_ENV, **spec.extra_env}
         tool_run = run_command(
             list(spec.argv),
@@ -367,6 +369,8 @@ class _StepRunner:
             timed_out=tool_run.timed_out,
             error=((note if not tool_run.ok else "") + tool_run.error).strip("; "),
             parse_problems=[str(p) for p in outcome.problems],
+            warnings=[busy_warning(holders)] if holders else [],
+            conditions={"gpu_holders": [str(h) for h in holders]},
         )
         return outcome
 

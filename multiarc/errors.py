@@ -8,6 +8,7 @@ to do about it.
 from __future__ import annotations
 
 import enum
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -58,6 +59,22 @@ class ChecksFailed(MultiarcError):
     exit_code = ExitCode.FAILED
 
 
+_INPUT_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR,
+     errno.EEXIST, errno.ELOOP, errno.ENAMETOOLONG}
+)  # fmt: skip
+
+
+def from_os_error(err: OSError) -> MultiarcError:
+    """A file system error as a user error: a path that cannot be used is exit 2, a machine
+    that cannot do it (full disk, I/O error) exit 3."""
+    where = f": {err.filename}" if err.filename else ""
+    message = f"{err.strerror or err}{where}"
+    if err.errno in _INPUT_ERRNOS:
+        return InputError(message, "check the path and its permissions, or choose another")
+    return EnvironmentNotReady(message, "free space or fix the file system, then run again")
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -75,5 +92,9 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except OSError as err:  # the last net: a file system error is never a traceback
+            failure = from_os_error(err)
+            click.echo(failure.render(), err=True)
+            sys.exit(int(failure.exit_code))
 
     return wrapper

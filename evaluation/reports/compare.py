@@ -11,6 +11,10 @@ With tolerance ``tol``, ``score`` = B / A (A / B for latencies, where lower is b
 - ``same``       otherwise
 - ``only in A`` / ``only in B`` when the other run lacks the figure (reported, not a
   regression: a step that did not run shows in that run's own report as a failed step).
+
+A change no larger than what the tool can print is ``same``, whatever its percentage:
+ze_peer prints two decimals (0.01 GB/s at 32 B: 0.01 → 0.00 is no regression), the gemm
+three (TF), ze_peak and oneCCL six significant digits (:func:`resolution`).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from multiarc.evaluation import metric_names as names
 from multiarc.evaluation.judge import lower_is_better
 from multiarc.evaluation.model import Metric
 from multiarc.evaluation.reference import canonical_field
@@ -49,6 +54,15 @@ def _frame(metrics: Sequence[Metric]) -> pd.DataFrame:
     return frame
 
 
+def resolution(category: str, value: float) -> float:
+    """The smallest step a tool prints for a figure of this category."""
+    if category == names.P2P:
+        return 0.01  # ze_peer: %8.2f (its 2021-10 tables printed four decimals, finer)
+    if category == names.GEMM:
+        return 0.001  # matrix_mul_mkl: "Average performance: 141.472TF"
+    return abs(value) * 1e-5  # ostream's default six significant digits
+
+
 def compare_metrics(
     a: Sequence[Metric], b: Sequence[Metric], *, tolerance: float = 0.10
 ) -> pd.DataFrame:
@@ -67,14 +81,25 @@ def compare_metrics(
     lower = merged["unit"].map(lower_is_better).astype(bool)
     with np.errstate(divide="ignore", invalid="ignore"):
         score = np.where(lower, merged["a"] / merged["b"], merged["b"] / merged["a"])
+    step = np.where(
+        merged["category"].map(canonical_field) == canonical_field(names.P2P),
+        0.01,
+        np.where(
+            merged["category"].map(canonical_field) == canonical_field(names.GEMM),
+            0.001,
+            merged["a"].abs() * 1e-5,
+        ),
+    )
+    within = (merged["b"] - merged["a"]).abs() <= 1.5 * step  # both rounded: half a step each
     change = np.select(
         [
             merged["_merge"] == "left_only",
             merged["_merge"] == "right_only",
+            within,
             score < 1 - tolerance,
             score > 1 + tolerance,
         ],
-        [ONLY_A, ONLY_B, REGRESSION, IMPROVED],
+        [ONLY_A, ONLY_B, SAME, REGRESSION, IMPROVED],
         default=SAME,
     )
     merged["change"] = change

@@ -155,6 +155,8 @@ _STEP_FIELDS = (
     "skipped_reason",
     "error",
     "parse_problems",
+    "warnings",
+    "conditions",
 )
 _METRIC_FIELDS = ("category", "subcategory", "size", "value", "unit", "devices", "step")
 

@@ -140,9 +140,12 @@ class RunReport:
             return Status.FAIL
         if self.unstable:
             return Status.UNSTABLE
-        if any(c.status is Status.WARN for c in self.checks) or self.counts[str(Status.WARN)]:
-            return Status.WARN
-        return Status.PASS
+        warned = (
+            any(c.status is Status.WARN for c in self.checks)
+            or self.counts[str(Status.WARN)]
+            or any(s.warnings for s in self.steps)
+        )
+        return Status.WARN if warned else Status.PASS
 
     @property
     def exit_code(self) -> int:
