@@ -10,9 +10,9 @@ import functools
 from pathlib import Path
 
 import jinja2
-from multiarc.evaluation.model import Status
+from multiarc.evaluation.model import Status, benchmark_steps
 
-from .run_report import VERDICT_ORDER, RunReport
+from .run_report import _RANK, VERDICT_ORDER, RunReport, verdict_reasons
 
 # More rows than this (key x devices) are shown per key only, across devices.
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -48,14 +48,21 @@ def render_html(
 
             images = report_plots(report)
     rows, grouped = report.metric_rows()
+    judged = [r for r in rows if r.worst.verdict is not Status.INFO]
     template = _environment().get_template("report.html.j2")
+    counted = benchmark_steps(report.steps)
     return template.render(
         report=report,
         verdict=str(report.verdict),
+        why=verdict_reasons(report),
         counts=report.counts,
         order=[str(s) for s in VERDICT_ORDER if s is not Status.SKIP],
         images=images,
         rows=rows,
+        judged_rows=sorted(judged, key=lambda r: _RANK[r.worst.verdict]),
+        info_rows=[r for r in rows if r.worst.verdict is Status.INFO],
+        counted_steps=len(counted),
+        warned_steps=sum(1 for s in counted if s.warnings),
         grouped=grouped,
         title=report.meta.get("title") or "multiarc evaluation report",
     )

@@ -38,6 +38,13 @@ _P2P_SIZES = frozenset(names.P2P_SIZES_REPORTED)
 MAX_GPUS = 16  # a P2P matrix larger than this is not drawn (labels would be unreadable)
 
 Cells = dict[tuple[int, int], float]
+# Short names of the topology classes drawn in the P2P cells (topology.py).
+CLASS_ABBREVIATIONS = {
+    "same switch": "sw", "same root complex": "rc",
+    "across root complexes": "x-rc", "across sockets": "x-sock",
+}  # fmt: skip
+FONT = 10  # readable at 100 % zoom
+DPI = 100
 
 CAPTION_P2P = "P2P bandwidth between GPU pairs (ze_peer; mean of runs, largest size measured)"
 CAPTION_BARS = "Bandwidth against reference and theoretical peak (mean over devices and runs)"
@@ -56,6 +63,7 @@ class Bar:
 @dataclass
 class PlotData:
     p2p: dict[str, tuple[str, Cells]] = field(default_factory=dict)  # sub -> (size, cells)
+    classes: dict[tuple[int, int], str] = field(default_factory=dict)  # pair -> topology class
     link_bars: list[Bar] = field(default_factory=list)  # P2P, H2D, D2H (PCIe-bound)
     memory_bars: list[Bar] = field(default_factory=list)  # D2D
     ccl: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # op -> [(bytes, GB/s)]
@@ -101,14 +109,15 @@ def p2p_matrices(judgements: Iterable[Judgement]) -> dict[str, tuple[str, Cells]
 
 
 def _bars(report: RunReport) -> tuple[list[Bar], list[Bar]]:
-    groups: dict[tuple[str, str, str], list[Judgement]] = {}
+    groups: dict[tuple[str, str, str, str], list[Judgement]] = {}
     for j in report.judgements:
         m = j.metric
         if m.unit == names.UNIT_GBPS and m.category in (names.P2P, names.MEMORY_BW):
-            groups.setdefault(m.key, []).append(j)
+            # P2P pairs of another topology class are another bar (and another reference)
+            groups.setdefault((*m.key, j.group), []).append(j)
     link: list[Bar] = []
     memory: list[Bar] = []
-    for key, js in groups.items():
+    for (*key, group), js in groups.items():
         peak = peak_for(js[0].metric, report.gpu_model)
         if js[0].reference is None and peak is None:
             continue  # nothing to draw it against
@@ -116,7 +125,7 @@ def _bars(report: RunReport) -> tuple[list[Bar], list[Bar]]:
             continue  # a run folder has every size (8 B ...): show those the reference keys use
         worst = min((str(j.verdict) for j in js), key=lambda v: _RANK.get(v, 9))
         bar = Bar(
-            " ".join(part for part in key[1:] if part),
+            " ".join(part for part in key[1:] if part) + (f" ({group})" if group else ""),
             _mean([j.metric.value for j in js]),
             worst,
             js[0].reference,
@@ -141,6 +150,16 @@ def _ccl_series(judgements: Iterable[Judgement]) -> dict[str, list[tuple[int, fl
     return {op: sorted((s, _mean(v)) for s, v in by.items()) for op, by in sorted(series.items())}
 
 
+def pair_classes(judgements: Iterable[Judgement]) -> dict[tuple[int, int], str]:
+    found: dict[tuple[int, int], str] = {}
+    for j in judgements:
+        if j.group and j.metric.category == names.P2P:
+            pair = _PAIR.match(j.metric.devices)
+            if pair:
+                found[(int(pair.group(1)), int(pair.group(2)))] = j.group
+    return found
+
+
 def plot_data(report: RunReport) -> PlotData:
     """What the plots show, aggregated (small, whatever the number of runs)."""
     link, memory = _bars(report)
@@ -149,7 +168,8 @@ def plot_data(report: RunReport) -> PlotData:
         for k, v in p2p_matrices(report.judgements).items()
         if max(max(cell) for cell in v[1]) < MAX_GPUS
     }
-    return PlotData(p2p, link, memory, _ccl_series(report.judgements))
+    classes = pair_classes(report.judgements) if p2p else {}
+    return PlotData(p2p, classes, link, memory, _ccl_series(report.judgements))
 
 
 # --- drawing ---------------------------------------------------------------------------
@@ -157,11 +177,12 @@ def plot_data(report: RunReport) -> PlotData:
 
 def _data_uri(fig: Figure) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=72)
+    # "tight": the saved area grows to every title, label and legend: nothing is cut off
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", pad_inches=0.15)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _draw_p2p(p2p: dict[str, tuple[str, Cells]]) -> str:
+def _draw_p2p(p2p: dict[str, tuple[str, Cells]], classes: dict[tuple[int, int], str]) -> str:
     from matplotlib.figure import Figure
 
     order = [
@@ -171,34 +192,38 @@ def _draw_p2p(p2p: dict[str, tuple[str, Cells]]) -> str:
     ]
     order += sorted(s for s in p2p if s not in order)
     n = 1 + max(max(cell) for _, cells in p2p.values() for cell in cells)
-    fig = Figure(figsize=(3.0 * len(order), 3.2))
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.82, wspace=0.35)
-    for index, sub in enumerate(order, start=1):
+    fig = Figure(figsize=(3.9 * len(order) + 1.0, 4.4), layout="constrained")
+    axes = fig.subplots(1, len(order), squeeze=False)[0]
+    top = max(max(cells.values()) for _, cells in p2p.values()) or 1.0
+    image = None
+    for index, (ax, sub) in enumerate(zip(axes, order, strict=True)):
         size, cells = p2p[sub]
         grid = [[float("nan")] * n for _ in range(n)]
         for (src, dst), value in cells.items():
             grid[src][dst] = value
-        ax = fig.add_subplot(1, len(order), index)
-        top = max(cells.values()) or 1.0
-        ax.imshow(grid, cmap="viridis", vmin=0, vmax=top)
+        image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=top)
         for (src, dst), value in cells.items():
             colour = "black" if value > 0.6 * top else "white"  # readable on viridis
-            ax.text(
-                dst,
-                src,
-                f"{value:.1f}",
-                ha="center",
-                va="center",
-                color=colour,
-                fontsize=8 if n <= 4 else 6,
-            )
-        ax.set_title(f"{sub}\n{size}, GB/s", fontsize=9)
+            cls = CLASS_ABBREVIATIONS.get(classes.get((src, dst), ""), "")
+            ax.text(dst, src, f"{value:.1f}" + (f"\n{cls}" if cls and n <= 8 else ""),
+                    ha="center", va="center", color=colour,
+                    fontsize=FONT - 1 if n <= 4 else FONT - 3)  # fmt: skip
+        ax.set_title(f"{sub}\n{size}", fontsize=FONT)
         ax.set_xticks(range(n))
         ax.set_yticks(range(n))
-        ax.tick_params(labelsize=7, length=2)
-        ax.set_xlabel("destination GPU (-d)", fontsize=8)
-        if index == 1:
-            ax.set_ylabel("source GPU (-s)", fontsize=8)
+        ax.tick_params(labelsize=FONT - 1, length=2)
+        ax.set_xlabel("destination GPU (-d)", fontsize=FONT - 1)
+        if index == 0:
+            ax.set_ylabel("source GPU (-s)", fontsize=FONT - 1)
+    if image is not None:
+        bar = fig.colorbar(image, ax=list(axes), shrink=0.85, pad=0.02)
+        bar.set_label("GB/s", fontsize=FONT - 1)
+        bar.ax.tick_params(labelsize=FONT - 2)
+    if classes:
+        order = list(CLASS_ABBREVIATIONS)
+        shown = sorted(set(classes.values()), key=lambda c: order.index(c) if c in order else 9)
+        legend = ", ".join(f"{CLASS_ABBREVIATIONS.get(c, c)} = {c}" for c in shown)
+        fig.supxlabel(f"pairs: {legend}", fontsize=FONT - 1)
     return _data_uri(fig)
 
 
@@ -206,7 +231,7 @@ def _draw_bars(panels: list[tuple[str, list[Bar]]]) -> str:
     from matplotlib.figure import Figure
 
     rows = sum(len(bars) for _, bars in panels)
-    fig = Figure(figsize=(8, 0.3 * rows + 1.0 * len(panels) + 0.6))
+    fig = Figure(figsize=(9, 0.35 * rows + 1.2 * len(panels) + 0.8))
     axes = fig.subplots(
         len(panels),
         1,
@@ -245,12 +270,13 @@ def _draw_bars(panels: list[tuple[str, list[Bar]]]) -> str:
             )
         top = max(max(b.value, b.reference or 0, b.peak or 0) for b in bars)
         ax.set_xlim(0, (top or 1.0) * 1.4)  # room on the right for the legend, clear of bars
-        ax.set_yticks(ys, [b.label for b in bars], fontsize=8)
+        ax.set_yticks(ys, [b.label for b in bars], fontsize=FONT - 1)
         ax.set_ylim(len(bars) - 0.5, -0.5)
-        ax.tick_params(axis="x", labelsize=7)
-        ax.set_title(f"{title} (GB/s; bar colour = worst verdict)", fontsize=9)
+        ax.tick_params(axis="x", labelsize=FONT - 1)
+        ax.set_xlabel("GB/s", fontsize=FONT - 1)
+        ax.set_title(f"{title} (bar colour = worst verdict)", fontsize=FONT)
         if refs or peaks:
-            ax.legend(fontsize=7, loc="lower right", framealpha=0.9)
+            ax.legend(fontsize=FONT - 2, loc="lower right", framealpha=0.9)
     return _data_uri(fig)
 
 
@@ -269,12 +295,12 @@ def _draw_ccl(ccl: dict[str, list[tuple[int, float]]]) -> str:
             label=collective,
         )
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("message size (bytes)", fontsize=8)
-    ax.set_ylabel("busbw (GB/s)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    ax.set_title("oneCCL bus bandwidth", fontsize=9)
+    ax.set_xlabel("message size (bytes)", fontsize=FONT)
+    ax.set_ylabel("busbw (GB/s)", fontsize=FONT)
+    ax.tick_params(labelsize=FONT - 1)
+    ax.set_title("oneCCL bus bandwidth", fontsize=FONT + 1)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=FONT - 1)
     return _data_uri(fig)
 
 
@@ -282,7 +308,7 @@ def render_plots(data: PlotData) -> list[tuple[str, str]]:
     """(caption, data: URI) for every plot the data allows."""
     images = []
     if data.p2p:
-        images.append((CAPTION_P2P, _draw_p2p(data.p2p)))
+        images.append((CAPTION_P2P, _draw_p2p(data.p2p, data.classes)))
     panels = [
         (t, b)
         for t, b in (

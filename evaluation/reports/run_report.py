@@ -170,6 +170,28 @@ class RunReport:
         return text
 
 
+def verdict_reasons(report: RunReport) -> list[str]:
+    """Why the run's verdict is what it is, in words the counts on the page agree with."""
+    why = []
+    for status in (Status.FAIL, Status.WARN):
+        names_ = [c.name for c in report.checks if c.status is status]
+        if names_:
+            why.append(f"{len(names_)} check(s) {status} ({', '.join(names_)})")
+    if report.failed_steps:
+        why.append(f"{len(report.failed_steps)} step(s) failed")
+    warned = [s for s in report.steps if s.warnings]
+    if warned:
+        why.append(f"{len(warned)} step(s) warned ({warned[0].name}: {warned[0].warnings[0]})")
+    counts = report.counts
+    for status in (Status.FAIL, Status.UNSTABLE, Status.WARN):
+        if counts.get(str(status)):
+            why.append(f"{counts[str(status)]} metric(s) {status}")
+    lost = sum(m.verdict is Status.FAIL for m in report.missing)
+    if lost:
+        why.append(f"{lost} reference figure(s) not measured")
+    return why or ["every check passed and every judged figure is within the tolerance"]
+
+
 def worst(statuses: Sequence[Status]) -> Status | None:
     for status in VERDICT_ORDER:
         if status in statuses:
@@ -319,12 +341,25 @@ def _missing_from_log(entry: Any, problems: Sequence[ParseProblem]) -> MissingFi
 _RANK = {status: rank for rank, status in enumerate(VERDICT_ORDER)}
 
 
+def _devices_label(js: Sequence[Judgement]) -> str:
+    """A row grouped across devices: the ones not passing by name, then how many in all."""
+    labels = list(dict.fromkeys(j.metric.devices for j in js))
+    bad = list(dict.fromkeys(
+        j.metric.devices for j in js if j.verdict in (Status.FAIL, Status.UNSTABLE, Status.WARN)
+    ))  # fmt: skip
+    if not bad:
+        return f"{len(labels)} devices or pairs"
+    shown = ", ".join(bad[:6]) + (f" (+{len(bad) - 6})" if len(bad) > 6 else "")
+    return f"not passing: {shown} (of {len(labels)})"
+
+
 def metric_rows(judgements: Sequence[Judgement], *, by_devices: bool = True) -> list[MetricRow]:
     """Judgements grouped by (key, devices, unit), or (key, unit), in order of appearance."""
     groups: dict[tuple[str, ...], list[Judgement]] = {}
     for j in judgements:
         m = j.metric
-        key = (m.category, m.subcategory, m.size, m.unit, m.devices if by_devices else "")
+        # grouped across devices, pairs of different topology classes stay apart
+        key = (m.category, m.subcategory, m.size, m.unit, m.devices if by_devices else j.group)
         group = groups.get(key)
         if group is None:
             groups[key] = [j]
@@ -340,9 +375,7 @@ def metric_rows(judgements: Sequence[Judgement], *, by_devices: bool = True) -> 
             if _RANK[j.verdict] < _RANK[worst.verdict]:
                 worst = j
         labels = {j.metric.devices for j in js} if not by_devices else set()
-        devices = (
-            js[0].metric.devices if by_devices or len(labels) == 1 else f"{len(labels)} labels"
-        )
+        devices = js[0].metric.devices if by_devices or len(labels) == 1 else _devices_label(js)
         rows.append(
             MetricRow(
                 js[0],

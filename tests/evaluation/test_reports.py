@@ -6,6 +6,7 @@ import base64
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -271,3 +272,28 @@ def test_bandwidth_plot_keeps_the_reference_sizes_of_a_run_with_every_size() -> 
     ]
     peak = pytest.approx(31.5077, abs=1e-3)
     assert all(bar.peak == peak and bar.reference for bar in data.link_bars)
+
+
+def test_report_html_is_for_the_reader(tmp_path: Path) -> None:
+    """Judged rows first (worst first), INFO folded in <details>, meta as tables (not Python
+    reprs), the verdict explained in words the counts agree with, the heatmap with classes."""
+    from click.testing import CliRunner
+    from multiarc.evaluation.cli import main
+
+    result = CliRunner().invoke(main, [
+        "basic", "--replay", str(RECORDINGS / "b60x4-slow-gpu"), "--output", str(tmp_path),
+        "--devices", "all", "--pairs", "all", "--skip-ccl",
+    ])  # fmt: skip
+    assert result.exit_code == 1
+    html = next(tmp_path.iterdir()).joinpath("report.html").read_text()
+    metrics_part = html.split("<h2>Metrics</h2>", 1)[1]
+    judged, folded = metrics_part.split("<details>", 1)
+    first_verdict = re.search(r'<td class="(PASS|WARN|FAIL|UNSTABLE)">', judged)
+    assert first_verdict and first_verdict.group(1) == "FAIL"  # the failing rows lead
+    assert 'class="INFO"' not in judged and 'class="INFO"' in folded
+    assert "figures without a reference (INFO)" in folded
+    run_part = html.split("<h2>Run</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "{'" not in run_part and "['" not in run_part  # no Python reprs
+    assert "<td>cpu_governor</td><td>powersave</td>" in run_part
+    assert "<b>FAIL</b> because: 1 check(s) WARN (pcie-link); 2 metric(s) FAIL" in html
+    assert "same switch" in judged and "across sockets" in judged  # the Topology column
