@@ -65,6 +65,7 @@ for _same in (
     "b60x4-faults",
     "b60x4-slow-gpu",
     "b60x4-flutter",
+    "b60x4-one-socket",
 ):
     EXPECTED[_same] = EXPECTED["b60x4"]
 
