@@ -53,12 +53,15 @@ def apply_peer_verdicts(judgements: Sequence[Judgement], tolerance: float) -> No
     for members in _groups(judgements).values():
         if len(members) < 2:
             continue
+        # a large group (many runs of one tool in a log): its median, self included
         whole = statistics.median(o.metric.value for o in members) if len(members) > 50 else None
+        count = len(members) - 1
         for j in members:
-            others = [o.metric.value for o in members if o is not j]
-            # a large group (many runs of one tool in a log): its median, self included
-            median = whole if whole is not None else statistics.median(others)
-            j.peer_median, j.peers = median, len(others)
+            if whole is None:
+                median = statistics.median(o.metric.value for o in members if o is not j)
+            else:
+                median = whole
+            j.peer_median, j.peers = median, count
             value = j.metric.value
             if median <= 0 or value <= 0:
                 continue
@@ -67,7 +70,7 @@ def apply_peer_verdicts(judgements: Sequence[Judgement], tolerance: float) -> No
             off = abs(1 - value / median) * 100
             worse = "above" if lower else "below"
             unclassed = j.by_peers
-            peers = f"{len(others)} peer{'s' if len(others) > 1 else ''}"
+            peers = f"{count} peer{'s' if count > 1 else ''}"
             if score < 1 - tolerance:
                 note = (
                     f"{_who(j)} {_what(j)} {off:.0f} % {worse} the median of its {peers} "
