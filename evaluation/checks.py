@@ -23,6 +23,7 @@ from multiarc.evaluation.parsers.sycl_ls import count_level_zero_gpus, parse_syc
 from multiarc.evaluation.parsers.xpu_smi import parse_discovery
 
 from multiarc import devices, paths
+from multiarc.kernel_params import required_value
 
 from .runner import ToolRun, run_command
 
@@ -389,23 +390,22 @@ def check_bar_size(facts: Facts) -> CheckResult:
 def check_iommu(facts: Facts) -> CheckResult:
     if not facts.cmdline:
         return CheckResult("iommu", Status.SKIP, "kernel command line not readable", "")
+    wanted = f"intel_iommu={required_value('intel_iommu') or 'off'}"  # multiarc/kernel_params
     values = [p.split("=", 1)[1] for p in facts.cmdline if p.startswith("intel_iommu=")]
     hint = (
-        "multiarc-install adds it (grub role); or add intel_iommu=off to "
+        f"multiarc-install adds it (grub role); or add {wanted} to "
         "GRUB_CMDLINE_LINUX_DEFAULT, update-grub, reboot"
     )
-    if values and values[-1] == "off":
-        return CheckResult("iommu", Status.PASS, "intel_iommu=off is active (/proc/cmdline)")
+    if values and f"intel_iommu={values[-1]}" == wanted:
+        return CheckResult("iommu", Status.PASS, f"{wanted} is active (/proc/cmdline)")
     if values:
         return CheckResult(
             "iommu",
             Status.FAIL,
-            f"intel_iommu={values[-1]} is active; the validated setup runs with intel_iommu=off",
+            f"intel_iommu={values[-1]} is active; the validated setup runs with {wanted}",
             hint,
         )
-    return CheckResult(
-        "iommu", Status.FAIL, "intel_iommu=off is not on the kernel command line", hint
-    )
+    return CheckResult("iommu", Status.FAIL, f"{wanted} is not on the kernel command line", hint)
 
 
 def check_kernel(facts: Facts) -> CheckResult:

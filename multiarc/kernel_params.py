@@ -1,0 +1,39 @@
+"""The kernel parameters the validated stack runs with: one place, the grub role's defaults.
+
+``collection/.../roles/grub/defaults/main.yml`` (``grub_kernel_params``) is what the
+installer adds to GRUB_CMDLINE_LINUX_DEFAULT; ``multiarc-install --verify`` checks what
+each node recorded it applied (inventory overrides included), and ``multiarc-eval``'s
+iommu check reads the same list from here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import yaml
+
+from multiarc.collection import COLLECTION_ROOT
+
+GRUB_DEFAULTS = COLLECTION_ROOT / "roles" / "grub" / "defaults" / "main.yml"
+FALLBACK = ("intel_iommu=off",)  # only if the collection is not installed beside the code
+
+
+@functools.cache
+def required_kernel_params() -> tuple[str, ...]:
+    try:
+        data = yaml.safe_load(GRUB_DEFAULTS.read_text())
+        params = data.get("grub_kernel_params") if isinstance(data, dict) else None
+    except (OSError, yaml.YAMLError):
+        params = None
+    if isinstance(params, list) and all(isinstance(p, str) for p in params):
+        return tuple(params)
+    return FALLBACK
+
+
+def required_value(name: str) -> str | None:
+    """The value the stack wants for one parameter ("intel_iommu" -> "off"), if any."""
+    for param in required_kernel_params():
+        key, _, value = param.partition("=")
+        if key == name:
+            return value
+    return None
