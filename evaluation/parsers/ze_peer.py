@@ -309,19 +309,24 @@ def scan_ze_peer_text(text: str, start: int, end: int, first_line: int,
     events.sort(key=lambda event: event[0])
     section: _Section | None = None
     counted, line = start, first_line
+    records: list[PeerResult] = []
     for pos, match in events:
         line += text.count("\n", counted, pos + 1)
         counted = pos + 1
         if match.re is _HEADER_LINE:
             header = _HEADER.search(match[1])
             section = _Section(header, line, "prefixed") if header else None
+            if section is None or not section.pairs:  # a header the tool would not print
+                scan_ze_peer(text[start:end].split("\n"), first_line, result, sizes)
+                return
             continue
-        if section is None or not section.pairs:
+        if section is None:
             continue
         value = _row(match[0][1:], section)
         if not isinstance(value, tuple) or value[3] < 0:
             continue
         unit, size, label, figure = value
         src, dst = section.pairs[0]
-        result.records.append(PeerResult(section.test, section.op, section.bidirectional, src, dst,
-                                         section.pairs, size, label, figure, unit, line))
+        records.append(PeerResult(section.test, section.op, section.bidirectional, src, dst,
+                                  section.pairs, size, label, figure, unit, line))
+    result.records.extend(records)
