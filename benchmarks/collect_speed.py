@@ -38,7 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from multiarc.collect.collectors import build_collectors, last_results_collector
+from multiarc.collect.collectors import all_collectors
 from multiarc.collect.context import Context
 from multiarc.collect.spec import Command, CopyFile, CopyTree
 
@@ -143,9 +143,7 @@ def same_commands_as_multiarc(env: dict[str, str]) -> list[tuple[str, str]]:
     os.environ["PATH"] = env["PATH"]  # the GPU count (per-GPU commands) is read the same way
     try:
         ctx = Context(environ=env)
-        collectors = build_collectors(ctx)
-        extra = last_results_collector(ctx)
-        collectors += [extra] if extra else []
+        collectors = all_collectors(ctx)
     finally:
         os.environ["PATH"] = old_path
     steps: list[tuple[str, str]] = []

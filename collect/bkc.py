@@ -119,6 +119,16 @@ class LastEvaluation:
     folder: Path
     verdict: str
     detail: str
+    recording: str | None = None  # a replay: the recording's name, not this machine
+
+
+def _recording_of(report: dict[str, object]) -> str | None:
+    """The recording a replayed run read (multiarc-eval's report.json meta.replay)."""
+    meta = report.get("meta")
+    replay = meta.get("replay") if isinstance(meta, dict) else report.get("replay")
+    if isinstance(replay, dict) and isinstance(replay.get("recording"), str):
+        return Path(str(replay["recording"])).name
+    return None
 
 
 def _verdict_of(value: object) -> str | None:
@@ -192,13 +202,14 @@ def last_evaluation(ctx: Context) -> LastEvaluation | None:
     counts = {v: n for v, n in _counts_of(report).items() if n > 0}
     detail = ", ".join(f"{n} {v}" for v, n in sorted(counts.items(), key=lambda i: _rank(i[0])))
     detail = ", ".join(x for x in (detail, *_more_reasons(report)) if x)
+    recording = _recording_of(report)
     for key in ("overall_verdict", "overall", "verdict", "status", "result"):
         verdict = _verdict_of(report.get(key))
         if verdict:
-            return LastEvaluation(folder, verdict, detail or f"report.json {key}")
+            return LastEvaluation(folder, verdict, detail or f"report.json {key}", recording)
     if not counts:
-        return LastEvaluation(folder, "unknown", "report.json holds no verdicts")
-    return LastEvaluation(folder, min(counts, key=_rank), detail)
+        return LastEvaluation(folder, "unknown", "report.json holds no verdicts", recording)
+    return LastEvaluation(folder, min(counts, key=_rank), detail, recording)
 
 
 def bkc_csv(rows: list[tuple[str, str]]) -> str:

@@ -8,11 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import click
-from multiarc.collect.archive import COMPRESSORS, build_archive, read_archive
+from multiarc.collect import interrupts
+from multiarc.collect.archive import COMPRESSORS, BuildOptions, build_archive
+from multiarc.collect.archive_check import ArchiveDamaged, read_archive
 from multiarc.collect.context import Context
 from multiarc.collect.spec import ItemResult
+from multiarc.collect.summary import counts_line
 
-from multiarc.errors import reports_errors
+import multiarc.errors as errors_mod
+from multiarc.errors import InputError, reports_errors
 
 
 def _rich_progress() -> tuple[Any, Any]:
@@ -42,6 +46,7 @@ def _rich_progress() -> tuple[Any, Any]:
 
 
 @click.command(
+    cls=errors_mod.Command,
     name="multiarc-collect-sysinfo", context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.option(
@@ -56,9 +61,38 @@ def _rich_progress() -> tuple[Any, Any]:
 @click.option(
     "--redact",
     is_flag=True,
-    help="Replace hostnames, IPv4/IPv6 and MAC addresses, dmidecode serial numbers and "
-    "UUIDs, and user names by consistent tokens (<ip-1>, ...). The token table is "
-    "written next to the archive, never into it.",
+    help="Also replace host names (in context), IPv4/IPv6 and MAC addresses, serial "
+    "numbers and UUIDs (dmidecode, /sys/class/dmi/id, xpu-smi, PCIe DSN), user names and "
+    "the same in member names, by consistent tokens (<host-1>, <ip-1>, ...). The token "
+    "table is written next to the archive (or to --map), never into it.",
+)
+@click.option(
+    "--domain",
+    "domains",
+    multiple=True,
+    metavar="DOMAIN",
+    help="With --redact: every host name in DOMAIN (any depth) becomes a token. Repeatable.",
+)
+@click.option(
+    "--keyword",
+    "keywords",
+    multiple=True,
+    metavar="WORD",
+    help="With --redact: WORD (a project, a customer) becomes a token. Repeatable.",
+)
+@click.option(
+    "--keyword-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="With --redact: one keyword per line (# comments allowed).",
+)
+@click.option(
+    "--map",
+    "map_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="With --redact: the token table to reuse and update, so the same host gets the "
+    "same token in every archive of this machine (created when missing, mode 0600).",
 )
 @click.option(
     "--compression",
@@ -74,6 +108,14 @@ def _rich_progress() -> tuple[Any, Any]:
     help="Limit dmesg, the system journal and the install logs to the time since the last "
     "multiarc-install run recorded in /var/lib/multiarc/state.json (the firmware lines of "
     "the whole dmesg are kept for the BKC table).",
+)
+@click.option(
+    "--since",
+    metavar="TIME",
+    default=None,
+    help="The journal from TIME on (journalctl's syntax: '2025-01-31 12:00', '-2h', "
+    "'yesterday'); the kernel journals of this and the previous boot are bounded by it "
+    "too (default: the last 7 days).",
 )
 @click.option(
     "--timeout",
@@ -95,7 +137,9 @@ def _rich_progress() -> tuple[Any, Any]:
     "inspect",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Print the summary and manifest of an existing archive instead.",
+    help="Check an existing archive instead: decompress it whole, check every member's "
+    "sha256 against manifest.json, print its summary and manifest. A cut-off or altered "
+    "archive is exit 1, naming the first bad member.",
 )
 @click.option("--json", "as_json", is_flag=True, help="With --inspect: print the manifest as JSON.")
 @click.option(
@@ -109,8 +153,13 @@ def _rich_progress() -> tuple[Any, Any]:
 def main(
     output: Path,
     redact: bool,
+    domains: tuple[str, ...],
+    keywords: tuple[str, ...],
+    keyword_file: Path | None,
+    map_file: Path | None,
     compression: str,
     since_install: bool,
+    since: str | None,
     timeout_cap: float | None,
     jobs: int,
     inspect: Path | None,
@@ -161,31 +210,65 @@ def main(
     not change the exit code); 2 bad input (unwritable --output, --inspect of a file that
     is not a support archive); 3 environment not ready (the chosen compressor is missing
     or failed, e.g. the disk is full).
-    """
+"""
     if inspect is not None:
-        summary, manifest = read_archive(inspect)
-        if as_json:
-            click.echo(json.dumps(manifest, indent=2))
-            return
-        click.echo(summary)
-        _print_manifest(manifest)
+        _inspect(inspect, as_json)
         return
-    ctx = Context(root=root, since_install=since_install, timeout_cap=timeout_cap)
-    if sys.stderr.isatty():
-        bar, update = _rich_progress()
-        with bar:
-            result = build_archive(output, ctx, redact, compression, update, jobs)
-    else:
-        result = build_archive(output, ctx, redact, compression, None, jobs)
-    problems = [f for f in result.manifest["files"] if f["status"] != "ok"]
+    if (domains or keywords or keyword_file or map_file) and not redact:
+        raise click.UsageError("--domain, --keyword, --keyword-file and --map need --redact")
+    options = BuildOptions(
+        output_dir=output, redact=redact, compression=compression, max_workers=jobs,
+        domains=domains, keywords=keywords + _read_keywords(keyword_file), map_file=map_file,
+    )
+    ctx = Context(root=root, since_install=since_install, since=since, timeout_cap=timeout_cap)
+    interrupts.install()
+    try:
+        if sys.stderr.isatty():
+            bar, update = _rich_progress()
+            with bar:
+                result = build_archive(options, ctx, update)
+        else:
+            result = build_archive(options, ctx, None)
+    except (KeyboardInterrupt, interrupts.Terminated) as exc:
+        # build_archive has killed the commands and removed its partial files
+        interrupts.exit_now("interrupted: nothing was written", interrupts.exit_status(exc))
+    removed = sum(int(f["count"]) for f in result.manifest.get("secrets_removed", []))
     click.echo(
-        f"{len(result.manifest['files'])} entries, {len(problems)} not ok "
-        f"(see summary.txt in the archive)",
+        counts_line(result.counts) + f"; {removed} secret(s) removed (see summary.txt and "
+        "manifest.json in the archive)",
         err=True,
     )
     if result.mapping_path is not None:
         click.echo(f"redaction table (keep it, do not send it): {result.mapping_path}", err=True)
     click.echo(f"{result.path}  sha256:{result.sha256}")
+
+
+def _read_keywords(path: Path | None) -> tuple[str, ...]:
+    if path is None:
+        return ()
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        raise InputError(f"--keyword-file {path}: {exc.strerror}",
+                         "give a readable file, one keyword per line") from None
+    return tuple(w for w in (line.split("#", 1)[0].strip() for line in lines) if w)
+
+
+def _inspect(path: Path, as_json: bool) -> None:
+    check = read_archive(path, verify=True)
+    if as_json:
+        click.echo(json.dumps(check.manifest | {"integrity": {
+            "members_ok": check.checked, "problems": check.problems}}, indent=2))
+    else:
+        click.echo(check.summary)
+        _print_manifest(check.manifest)
+    if check.problems:
+        more = f" (and {len(check.problems) - 1} more)" if len(check.problems) > 1 else ""
+        raise ArchiveDamaged(f"{path}: {check.problems[0]}{more}",
+                             "the archive is cut off or altered: copy it again and compare "
+                             "its sha256 with the one printed when it was made")
+    click.echo(f"integrity: {check.checked} member(s), every sha256 matches manifest.json",
+               err=True)
 
 
 def _print_manifest(manifest: dict[str, Any]) -> None:

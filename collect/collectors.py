@@ -215,8 +215,10 @@ def build_collectors(ctx: Context) -> list[Collector]:
                     ("dpkg-query", "-W", "libze*"),
                     QUICK,
                     version_argv=("dpkg-query", "--version"),
+                    absent_when=r"no packages found matching",
                 ),
-                Command("firmware/lib-firmware-xe.txt", ("ls", "-l", "/lib/firmware/xe"), QUICK),
+                Command("firmware/lib-firmware-xe.txt", ("ls", "-l", "/lib/firmware/xe"), QUICK,
+                        absent_when=r"No such file or directory"),
             ),
         ),
         Collector(
@@ -252,6 +254,16 @@ def build_collectors(ctx: Context) -> list[Collector]:
 def _last_results_note(ctx: Context) -> str:
     folder = bkc.last_results_dir(ctx)
     return f"{folder}\n" if folder else "no evaluation results found\n"
+
+
+def all_collectors(ctx: Context) -> list[Collector]:
+    """Everything the archive holds, in the order the results are listed."""
+    from multiarc.collect.collectors_logs import log_collectors
+    from multiarc.collect.collectors_system import system_collectors
+
+    collectors = [*build_collectors(ctx), *log_collectors(ctx), *system_collectors(ctx)]
+    extra = last_results_collector(ctx)
+    return [*collectors, extra] if extra else collectors
 
 
 def last_results_collector(ctx: Context) -> Collector | None:

@@ -38,6 +38,8 @@ from collections import deque
 from pathlib import Path
 from typing import IO
 
+from multiarc.collect.safe_write import open_exclusive
+
 from multiarc.errors import EnvironmentNotReady
 
 SUFFIXES = {"xz": ".tar.xz", "zstd": ".tar.zst"}
@@ -101,7 +103,7 @@ class _Piece:
 
     def __init__(self, kind: str, path: Path, argv: tuple[str, ...] | None, progressive: bool):
         self.kind, self.path, self.progressive = kind, path, progressive
-        self._file = open(path, "wb")  # noqa: SIM115 - closed in close() / abort()
+        self._file = open_exclusive(path)  # never a planted file or link; closed in close()
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._stop = False
@@ -246,7 +248,7 @@ class StreamCompressor:
         try:
             for piece in pieces:
                 piece.close()
-            with open(self._target, "wb") as out:
+            with open_exclusive(self._target) as out:
                 if head:
                     out.write(self._compress_head(tar_members(head)))
                 for piece in pieces:

@@ -24,6 +24,7 @@ class Context:
         default_factory=lambda: (Path.cwd() / "results", paths.MULTIARC_HOME / "results")
     )
     since_install: bool = False
+    since: str | None = None  # --since TIME: the journal from then on (journalctl's syntax)
     timeout_cap: float | None = None  # caps every command's own timeout (tests, impatient users)
 
     def path(self, system_path: Path | str) -> Path:

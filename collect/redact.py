@@ -1,9 +1,20 @@
-"""Scrub collected text: proxy credentials always; with --redact also hostnames, IPs, MACs,
-dmidecode serial numbers and UUIDs, and user names.
+"""Scrub collected text and member names.
 
-Replacement is consistent: one value gets one token (``<ip-3>``) in every file of the
-archive. The token -> value mapping stays with the user (written next to the archive, never
-into it).
+Always (secrets.py): credentials and tokens in every spelling, plus the literal values of
+secrets found in this machine's environment and proxy settings wherever they appear.
+
+With ``--redact`` also (sos clean's model, one consistent token per value):
+- host names **in context**: this machine's name as a whole word that is not part of a
+  dotted name or a ``key=value`` (``ID=ubuntu`` and ``www.ubuntu.com`` stay when the host
+  is called ``ubuntu``), its fully qualified names, and after ``hostname``-like keys;
+- every name in a ``--domain`` (``a.b.corp.example`` at any depth), and the domain itself;
+- ``--keyword`` words;
+- IPv4/IPv6 and MAC addresses; user names (UID >= 1000, SUDO_USER ...);
+- serial numbers: dmidecode's, ``/sys/class/dmi/id/*_serial`` and ``product_uuid``, GPU
+  serials (xpu-smi discovery text and JSON), PCIe Device Serial Numbers (``lspci -vvv``).
+
+A mapping (token -> value) can be kept per machine and reused (``--map FILE``): the same
+host gets the same token in every archive. It is written next to the archive, never into it.
 """
 
 from __future__ import annotations
@@ -11,24 +22,15 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
-import os
 import re
 import socket
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from multiarc.collect import secrets as sec
 from multiarc.collect.context import Context
-
-# scheme://user:password@host  (also user-only: scheme://token@host)
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<cred>[^\s/@'\"]+)@")
-_PROXY_NAMES = re.compile(r"proxy", re.IGNORECASE)
-# proxy_user / proxy_password settings (wgetrc, curlrc-like files, environment variables)
-_PROXY_SETTING = re.compile(
-    r"\bproxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)\b\s*[=:]?\s*[\"']?([^\s\"';]+)",
-    re.IGNORECASE,
-)
-_PROXY_SETTING_NAME = re.compile(r"proxy[_-]?(?:user|pass)", re.IGNORECASE)
+from multiarc.collect.safe_write import write_private
 
 _MAC = re.compile(
     r"(?<![\w:-])(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
@@ -41,162 +43,180 @@ _IPV4 = re.compile(
 _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:.])")
 _KEEP_IPS = {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::", "::1"}
 _KEEP_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
-
-_DMI_FIELD = re.compile(
-    r"^\s*(Serial Number|UUID|Asset Tag|Service Tag|Part Number):\s*(.+?)\s*$", re.MULTILINE
+# Serial numbers by their label: dmidecode, xpu-smi (text and JSON), lspci -vvv.
+_SERIAL_FIELDS = re.compile(
+    r"(?P<key>(?:Serial Number|UUID|Asset Tag|Service Tag|Part Number|SOC UUID|"
+    r"Device Serial Number|(?:product|board|chassis)_(?:serial|uuid))(?![\w-])\s*[:]?\s*"
+    r"|\"(?:serial_number|uuid|soc_uuid|serial)\"\s*:\s*\")"
+    r"(?P<value>[^\s\"|,][^\"|\n]*?)(?=\s*(?:\"|\||$))",
+    re.MULTILINE | re.IGNORECASE,
 )
-_DMI_PLACEHOLDERS = {
-    "not specified",
-    "to be filled by o.e.m.",
-    "default string",
-    "none",
-    "not present",
-    "not provided",
-    "unknown",
-    "n/a",
-    "0",
-    "00000000",
-    "no asset tag",
-    "system serial number",
-    "chassis serial number",
-    "base board serial number",
-    "123456789",
-    "",
-}
+_HOST_KEYS = re.compile(
+    r"(?P<key>\b(?:host ?name|nodename|fqdn|HOSTNAME|Static hostname)\b\s*[:=]?\s*[\"']?)"
+    r"(?P<value>[A-Za-z0-9][\w.-]*)",
+    re.IGNORECASE,
+)
+DMI_PLACEHOLDERS = {
+    "not specified", "to be filled by o.e.m.", "default string", "none", "not present",
+    "not provided", "unknown", "n/a", "0", "00000000", "no asset tag", "system serial number",
+    "chassis serial number", "base board serial number", "123456789", "",
+}  # fmt: skip
 DMI_ID_FILES = (
-    "product_serial",
-    "product_uuid",
-    "board_serial",
-    "chassis_serial",
-    "board_asset_tag",
+    "product_serial", "product_uuid", "board_serial", "chassis_serial", "board_asset_tag",
     "chassis_asset_tag",
-)
+)  # fmt: skip
 PROXY_CONFIG_FILES = (
-    "etc/environment",
-    "etc/apt/apt.conf",
-    "etc/wgetrc",
-    "etc/profile",
-    "etc/bash.bashrc",
-)
-PROXY_CONFIG_DIRS = ("etc/apt/apt.conf.d", "etc/profile.d", "etc/systemd/system/docker.service.d")
+    "etc/environment", "etc/apt/apt.conf", "etc/wgetrc", "etc/profile", "etc/bash.bashrc",
+    "etc/pip.conf", "etc/npmrc", "etc/yarnrc", "root/.npmrc", "root/.yarnrc", "root/.pip/pip.conf",
+    "root/.config/pip/pip.conf",
+)  # fmt: skip
+PROXY_CONFIG_DIRS = (
+    "etc/apt/apt.conf.d", "etc/profile.d", "etc/systemd/system/docker.service.d",
+    "etc/systemd/system/containerd.service.d",
+)  # fmt: skip
 
 
-def _credentials_in(text: str) -> set[str]:
-    """User and password parts of every URL credential and proxy_user/proxy_password
-    setting in the text."""
-    found: set[str] = {m.group(1) for m in _PROXY_SETTING.finditer(text)}
-    for m in _URL_CREDENTIALS.finditer(text):
-        user, _, password = m.group("cred").partition(":")
-        if password:
-            found.add(password)
-        if user:
-            found.add(user)
-    return found
+def _not_placeholder(value: str) -> bool:
+    return value.strip().lower() not in DMI_PLACEHOLDERS and len(value.strip()) >= 3
 
 
-def proxy_secrets(ctx: Context) -> set[str]:
-    """Credentials of proxy URLs in the environment and the usual proxy config files."""
-    secrets: set[str] = set()
-    for key, value in ctx.environ.items():
-        if _PROXY_SETTING_NAME.search(key):  # PROXY_PASSWORD=..., proxy_user=...
-            secrets.add(value)
-        elif _PROXY_NAMES.search(key):
-            secrets |= _credentials_in(value)
-    files = [ctx.path("/" + f) for f in PROXY_CONFIG_FILES]
-    for folder in PROXY_CONFIG_DIRS:
-        try:
-            files += sorted(ctx.path("/" + folder).iterdir())
-        except OSError:
-            continue
-    for path in files:
-        try:
-            secrets |= _credentials_in(path.read_text(errors="replace"))
-        except OSError:
-            continue
-    return {s for s in secrets if len(s) >= 3}
+def serial_values(text: str) -> set[str]:
+    """Serial numbers, UUIDs and asset tags by their labels (placeholders left out)."""
+    return {m.group("value").strip() for m in _SERIAL_FIELDS.finditer(text)
+            if _not_placeholder(m.group("value"))}  # fmt: skip
 
 
 def dmi_identifiers(dmidecode_text: str) -> set[str]:
-    """Serial numbers, UUIDs and asset tags printed by dmidecode (placeholders left out)."""
-    return {
-        m.group(2)
-        for m in _DMI_FIELD.finditer(dmidecode_text)
-        if m.group(2).strip().lower() not in _DMI_PLACEHOLDERS
-    }
+    return serial_values(dmidecode_text)
+
+
+def environment_secrets(ctx: Context) -> set[str]:
+    """Literal secret values of this machine: secret-named variables, proxy credentials of
+    the environment and the usual config files (found anywhere else, they go too)."""
+    found: set[str] = set()
+    texts = [f"{k}={v}" for k, v in ctx.environ.items()]
+    found |= {v for k, v in ctx.environ.items() if sec.is_secret_name(k)}
+    files = [ctx.path("/" + f) for f in PROXY_CONFIG_FILES]
+    for folder in PROXY_CONFIG_DIRS:
+        with contextlib.suppress(OSError):
+            files += sorted(ctx.path("/" + folder).iterdir())
+    for path in files:
+        with contextlib.suppress(OSError):
+            texts.append(path.read_text(errors="replace"))
+    for text in texts:
+        found |= sec.credential_passwords(text)
+    return {s for s in found if len(s) >= 4 and not re.fullmatch(r"\d{1,6}", s)}
 
 
 def local_identifiers(ctx: Context) -> dict[str, set[str]]:
-    """Hostnames, user names and DMI ids known before anything is collected."""
+    """Host names, user names and DMI ids known before anything is collected."""
     hosts = {socket.gethostname()}
     for name in ("etc/hostname", "proc/sys/kernel/hostname"):
         with contextlib.suppress(OSError):
             hosts.add(ctx.path("/" + name).read_text().strip())
-    hosts |= {h.split(".")[0] for h in hosts}
+    fqdns = {h for h in hosts if "." in h}
+    with contextlib.suppress(OSError):
+        fqdns.add(socket.getfqdn())
+    short = {h.split(".")[0] for h in hosts}
+    with contextlib.suppress(OSError):
+        for line in ctx.path("/etc/hosts").read_text(errors="replace").splitlines():
+            names = line.split("#")[0].split()[1:]
+            if any(n.split(".")[0] in short for n in names):
+                fqdns |= {n for n in names if "." in n and n.split(".")[0] in short}
     users: set[str] = set()
-    try:
+    with contextlib.suppress(OSError):
         for line in ctx.path("/etc/passwd").read_text(errors="replace").splitlines():
             fields = line.split(":")
             if len(fields) > 2 and fields[2].isdigit() and 1000 <= int(fields[2]) < 65534:
                 users.add(fields[0])
-    except OSError:
-        pass
     for var in ("SUDO_USER", "USER", "LOGNAME"):
         if ctx.environ.get(var):
             users.add(ctx.environ[var])
     serials: set[str] = set()
     for name in DMI_ID_FILES:
-        try:
+        with contextlib.suppress(OSError):
             value = ctx.path("/sys/class/dmi/id/" + name).read_text().strip()
-        except OSError:
-            continue
-        if value.lower() not in _DMI_PLACEHOLDERS:
-            serials.add(value)
+            if _not_placeholder(value):
+                serials.add(value)
     return {
-        "host": {h for h in hosts if h and h not in ("localhost", "(none)")},
+        "host": {h for h in short if h and h not in ("localhost", "(none)")},
+        "fqdn": {f for f in fqdns if f and not f.startswith("localhost")},
         "user": {u for u in users if u and u != "root"},
         "serial": serials,
     }
 
 
 class Redactor:
-    """Replaces secrets in text; thread-safe; the same value always gets the same token."""
+    """Replaces secrets (always) and identities (``full``) in text; thread-safe; one value,
+    one token, in every file of the archive (and, with a map, in every archive)."""
 
-    def __init__(self, ctx: Context, full: bool) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        full: bool,
+        *,
+        domains: Iterable[str] = (),
+        keywords: Iterable[str] = (),
+        mapping: dict[str, str] | None = None,
+    ) -> None:
         self.full = full
+        self.findings = sec.Findings()
         self._lock = threading.Lock()
-        self._tokens: dict[str, str] = {}
+        self._tokens: dict[str, str] = {}  # value -> token
         self._counts: dict[str, int] = {}
-        self._literals: dict[str, str] = {}  # value -> kind
-        for secret in proxy_secrets(ctx):
-            self._literals[secret] = "credential"
+        for token, value in (mapping or {}).items():
+            match = re.fullmatch(r"<([a-z]+)-(\d+)>", token)
+            if match:
+                self._tokens[value] = token
+                kind, number = match.group(1), int(match.group(2))
+                self._counts[kind] = max(self._counts.get(kind, 0), number)
+        self._secrets = environment_secrets(ctx)
+        self._words: dict[str, str] = {}  # literal -> kind (identities)
+        self._hosts: set[str] = set()
+        self._domains = [d.strip(".").lower() for d in domains if d.strip(".")]
         if full:
-            for kind, values in local_identifiers(ctx).items():
-                for value in values:
-                    self._literals.setdefault(value, kind)
-        self._literal_re: re.Pattern[str] | None = None
+            found = local_identifiers(ctx)
+            self._hosts = found["host"]
+            for kind in ("fqdn", "user", "serial"):
+                for value in found[kind]:
+                    self._words[value] = "host" if kind == "fqdn" else kind
+            for word in keywords:
+                if word.strip():
+                    self._words[word.strip()] = "keyword"
         self._compile()
+
+    # -- the literal values ------------------------------------------------------------
 
     def learn(self, values: Iterable[str], kind: str) -> None:
         with self._lock:
             for value in values:
-                if value and value not in self._literals:
-                    self._literals[value] = kind
+                if value and value not in self._words:
+                    self._words[value] = kind
             self._compile()
 
     def _compile(self) -> None:
-        self._literal_bytes = [w.encode("utf-8", "surrogateescape") for w in self._literals]
-        if not self._literals:
-            self._literal_re = None
-            return
-        words = sorted(self._literals, key=len, reverse=True)
-        alternatives = []
-        for w in words:
-            esc = re.escape(w)
-            # Whole words for names (so "ann" does not eat "channel"); anywhere for secrets.
-            if self._literals[w] in ("user", "host") and re.fullmatch(r"[\w.-]+", w):
+        parts = []
+        for word in sorted(self._words, key=len, reverse=True):
+            esc = re.escape(word)
+            if self._words[word] in ("user", "keyword") and re.fullmatch(r"[\w.-]+", word):
                 esc = rf"(?<![\w-]){esc}(?![\w-])"
-            alternatives.append(esc)
-        self._literal_re = re.compile("|".join(alternatives))
+            parts.append(esc)
+        self._words_re = re.compile("|".join(parts)) if parts else None
+        secrets = sorted(self._secrets, key=len, reverse=True)
+        self._secrets_re = re.compile("|".join(map(re.escape, secrets))) if secrets else None
+        self._secret_bytes = [s.encode("utf-8", "surrogateescape") for s in secrets]
+        hosts = "|".join(re.escape(h) for h in sorted(self._hosts, key=len, reverse=True))
+        # a host name as a whole word, not part of a dotted name, a key=value or a path
+        self._host_re = (
+            re.compile(rf"(?<![\w.=/@-])(?:{hosts})(?![\w-]|\.[A-Za-z0-9])") if hosts else None
+        )
+        domains = "|".join(re.escape(d) for d in self._domains)
+        self._domain_re = (
+            re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9-]+\.)*(?:{domains})(?![\w-]|\.[A-Za-z0-9])",
+                       re.IGNORECASE)
+            if domains
+            else None
+        )
 
     def token(self, value: str, kind: str) -> str:
         with self._lock:
@@ -206,15 +226,7 @@ class Redactor:
                 tok = self._tokens[value] = f"<{kind}-{self._counts[kind]}>"
             return tok
 
-    def _url_cred(self, m: re.Match[str]) -> str:
-        return m.group("scheme") + ("<redacted>@")
-
-    def _literal(self, m: re.Match[str]) -> str:
-        value = m.group(0)
-        kind = self._literals.get(value, "secret")
-        if kind == "credential":
-            return "<redacted>"
-        return self.token(value, kind)
+    # -- replacing ------------------------------------------------------------------------
 
     def _ipv6(self, m: re.Match[str]) -> str:
         text = m.group(0)
@@ -224,9 +236,7 @@ class Redactor:
             addr = ipaddress.IPv6Address(text)
         except ValueError:
             return text
-        if str(addr) in _KEEP_IPS:
-            return text
-        return self.token(str(addr), "ip")
+        return text if str(addr) in _KEEP_IPS else self.token(str(addr), "ip")
 
     def _ipv4(self, m: re.Match[str]) -> str:
         text = m.group(0)
@@ -236,37 +246,81 @@ class Redactor:
         text = m.group(0).lower().replace("-", ":")
         return m.group(0) if text in _KEEP_MACS else self.token(text, "mac")
 
-    def text(self, text: str) -> str:
-        text = _URL_CREDENTIALS.sub(self._url_cred, text)
-        pattern = self._literal_re
-        if pattern is not None:
-            text = pattern.sub(self._literal, text)
-        if self.full:
-            text = _MAC.sub(self._mac, text)
-            text = _IPV6_CANDIDATE.sub(self._ipv6, text)
-            text = _IPV4.sub(self._ipv4, text)
-        return text
+    def _serial(self, m: re.Match[str]) -> str:
+        value = m.group("value")
+        if not _not_placeholder(value) or value.startswith("<"):
+            return m.group(0)
+        return m.group("key") + self.token(value.strip(), "serial")
 
-    def _may_hold_secrets(self, data: bytes) -> bool:
-        """False when a scan is sure to change nothing (checked at memchr speed: a 10 MB
-        kernel log without URLs is passed on at once instead of after a regex scan)."""
-        if self.full or (b"://" in data and b"@" in data):
-            return True
-        return any(literal in data for literal in self._literal_bytes)
+    def _host_key(self, m: re.Match[str]) -> str:
+        value = m.group("value")
+        if value.split(".")[0] in self._hosts or value in self._words:
+            return m.group("key") + self.token(value, "host")
+        return m.group(0)
 
-    def data(self, data: bytes) -> bytes:
-        if not self._may_hold_secrets(data):
+    def text(self, text: str, where: str = "") -> str:
+        text = sec.scrub(text, where, self.findings)
+        if self._secrets_re is not None:
+            text = self._secrets_re.sub(lambda _m: sec.marker("credential"), text)
+        if not self.full:
+            return text
+        text = _SERIAL_FIELDS.sub(self._serial, text)
+        if self._domain_re is not None:
+            text = self._domain_re.sub(lambda m: self.token(m.group(0).lower(), "host"), text)
+        if self._words_re is not None:
+            text = self._words_re.sub(lambda m: self.token(m.group(0), self._words[m.group(0)]),
+                                      text)  # fmt: skip
+        text = _HOST_KEYS.sub(self._host_key, text)
+        if self._host_re is not None:
+            text = self._host_re.sub(lambda m: self.token(m.group(0), "host"), text)
+        text = _MAC.sub(self._mac, text)
+        text = _IPV6_CANDIDATE.sub(self._ipv6, text)
+        return _IPV4.sub(self._ipv4, text)
+
+    def data(self, data: bytes, where: str = "") -> bytes:
+        """``text`` over bytes; without --redact a fast prefilter passes clean data on."""
+        if not self.full and not sec.may_hold_secrets(data) and not any(
+            s in data for s in self._secret_bytes
+        ):
             return data
-        return self.text(data.decode("utf-8", errors="surrogateescape")).encode(
+        return self.text(data.decode("utf-8", errors="surrogateescape"), where).encode(
             "utf-8", errors="surrogateescape"
         )
+
+    def name(self, member: str) -> str:
+        """A member name with host, user, serial and keyword parts replaced (--redact)."""
+        if not self.full:
+            return member
+        parts = [self.text(part).replace("/", "_") for part in member.split("/")]
+        return "/".join(re.sub(r"[<>:]", "", p) for p in parts)
+
+    # -- the mapping ----------------------------------------------------------------------
 
     def mapping(self) -> dict[str, str]:
         """token -> original value (for the user's eyes only; never put into the archive)."""
         with self._lock:
             return {tok: value for value, tok in sorted(self._tokens.items(), key=lambda i: i[1])}
 
-    def write_mapping(self, path: Path) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self.mapping(), fh, indent=2)
+    def write_mapping(self, path: Path, *, replace: bool = False) -> Path:
+        data = (json.dumps(self.mapping(), indent=2) + "\n").encode()
+        return write_private(path, data, replace=replace)
+
+
+def load_mapping(path: Path) -> dict[str, str]:
+    """A mapping file written by an earlier run (--map); {} when it does not exist yet."""
+    from multiarc.errors import InputError
+
+    if not path.exists() and not path.is_symlink():
+        return {}
+    if path.is_symlink() or not path.is_file():
+        raise InputError(f"--map {path} is not a regular file", "give the path of a map file")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise InputError(f"--map {path} is unreadable ({err})",
+                         "give a map this tool wrote") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
+        raise InputError(f"--map {path} is not a token map", "give a map this tool wrote")
+    return data

@@ -8,17 +8,22 @@ reason, so one bad item never stops the others.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import os
+import re
 import signal
+import stat
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
 
 from multiarc.collect import probes
 from multiarc.collect.context import Context
+from multiarc.collect.secrets import is_secret_file
 from multiarc.collect.spec import (
     Collector,
     Command,
@@ -141,10 +146,20 @@ def _run_command(item: Command, ctx: Context, versions: _VersionCache) -> ItemRe
         result.reason = f"could not start {tool}: {exc.strerror or exc}"
         return result
     result.duration_s = round(time.monotonic() - start, 3)
+    if item.max_bytes is not None and len(out) > item.max_bytes:
+        cut = out.find(b"\n", len(out) - item.max_bytes)
+        out = b"(earlier lines left out: only the last %d bytes are kept)\n" % item.max_bytes + (
+            out[cut + 1:] if cut >= 0 else out[-item.max_bytes:])
     result.data, result.stderr, result.exit_code = out, err, code
     if timed_out:
         result.status = Status.TIMEOUT
         result.reason = f"killed after its {timeout:g} s timeout; partial output kept"
+    elif code != 0 and item.absent_when and re.search(
+        item.absent_when, (err + out).decode(errors="replace"), re.IGNORECASE | re.MULTILINE
+    ):
+        result.status = Status.ABSENT
+        first = (err or out).decode(errors="replace").strip().splitlines()
+        result.reason = "not on this system" + (f": {first[0][:200]}" if first else "")
     elif code != 0:
         result.status = Status.FAILED
         first = err.decode(errors="replace").strip().splitlines()
@@ -179,41 +194,75 @@ def _copy_file(item: CopyFile, ctx: Context) -> ItemResult:
     return result
 
 
+def _read_regular(path: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of a regular file, never through a symbolic link and never
+    blocking on a FIFO or device someone left in a copied folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise IsADirectoryError(0, "not a regular file")
+        chunks, left = [], limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 2**20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def _tree_files(item: CopyTree, base: Path) -> Iterator[tuple[str, str]]:
+    """(full path, relative name) of the files to consider, in order."""
+    for folder, dirs, files in os.walk(base):  # never descends into linked folders
+        dirs[:] = sorted(dirs) if item.recursive else []
+        for fname in sorted(files):
+            if fnmatch.fnmatch(fname, item.pattern):
+                full = os.path.join(folder, fname)
+                yield full, os.path.relpath(full, base)
+
+
 def _copy_tree(item: CopyTree, ctx: Context) -> ItemResult:
-    result = ItemResult(item.name, "", "tree", item.source, Status.OK)
+    result = ItemResult(item.name, "", "tree", item.source, Status.OK,
+                        needs_root=item.needs_root)
     start = time.monotonic()
     base = ctx.path(item.path) if item.below_root else item.path
-    if not base.is_dir():
+    linked = base.is_symlink() and not item.below_root  # a user's folder: links not followed
+    if linked or not base.is_dir():
         result.status = Status.SKIPPED
-        result.reason = "not present on this system"
+        result.reason = "a symbolic link: not followed" if linked else "not present on this system"
         return result
-    total, skipped, older = 0, [], 0
-    for folder, _dirs, files in sorted(os.walk(base)):
-        for fname in sorted(files):
-            if not fnmatch.fnmatch(fname, item.pattern):
-                continue
-            full = os.path.join(folder, fname)
-            rel = os.path.relpath(full, base)
-            if item.newer_than is not None:
-                try:
-                    if os.stat(full).st_mtime < item.newer_than:
-                        older += 1
-                        continue
-                except OSError:
-                    pass  # reading it below says why
-            if len(result.files) >= item.max_files:
-                skipped.append(f"{rel} (more than {item.max_files} files)")
-                continue
+    total, skipped, older, secret = 0, [], 0, 0
+    for full, rel in _tree_files(item, base):
+        if is_secret_file(rel):
+            secret += 1  # credentials and keys by their name: never collected
+            continue
+        if item.newer_than is not None:
             try:
-                data = open(full, "rb").read(item.max_bytes - total + 1)  # noqa: SIM115
-            except OSError as exc:
-                skipped.append(f"{rel} ({_unreadable_reason(exc, ctx)})")
-                continue
-            if total + len(data) > item.max_bytes:
-                skipped.append(f"{rel} (over the {item.max_bytes} byte limit)")
-                continue
-            total += len(data)
-            result.files[f"{item.name}/{rel}"] = data
+                if os.lstat(full).st_mtime < item.newer_than:
+                    older += 1
+                    continue
+            except OSError:
+                pass  # reading it below says why
+        if len(result.files) >= item.max_files:
+            skipped.append(f"{rel} (more than {item.max_files} files)")
+            continue
+        try:
+            data = _read_regular(full, item.max_bytes - total + 1)
+        except OSError as exc:
+            why = ("a symbolic link: not followed" if exc.errno == errno.ELOOP
+                   else "not a regular file" if isinstance(exc, IsADirectoryError)
+                   else _unreadable_reason(exc, ctx))
+            skipped.append(f"{rel} ({why})")
+            continue
+        if total + len(data) > item.max_bytes:
+            skipped.append(f"{rel} (over the {item.max_bytes} byte limit)")
+            continue
+        total += len(data)
+        result.files[f"{item.name}/{rel}"] = data
+    if secret:
+        skipped.insert(0, f"{secret} credential or key file(s) by their name")
     if older:
         skipped.insert(0, f"{older} file(s) older than the last install")
     if skipped:

@@ -22,6 +22,7 @@ class Status(enum.StrEnum):
     FAILED = "failed"  # ran, non-zero exit status (output kept)
     TIMEOUT = "timeout"  # killed at its timeout (partial output kept)
     SKIPPED = "skipped"  # tool missing, file absent or unreadable: the reason says which
+    ABSENT = "absent"  # ran, and what it asks for is simply not on this system (no package)
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,8 @@ class Command:
     timeout: float = 30.0
     needs_root: bool = False  # fails or is incomplete without root
     version_argv: tuple[str, ...] | None = None  # e.g. ("lspci", "--version")
+    absent_when: str | None = None  # regex on its output: "not on this system", not a failure
+    max_bytes: int | None = None  # keep only the last this many bytes of stdout (logs)
 
     @property
     def source(self) -> str:
@@ -57,6 +60,8 @@ class CopyTree:
     max_bytes: int = 50 * 2**20
     below_root: bool = True  # False: ``path`` is already where to read (found by a probe)
     newer_than: float | None = None  # epoch seconds: older files are left out (--since-install)
+    recursive: bool = True  # False: the files of the folder itself (/var/log/dpkg.log*)
+    needs_root: bool = False
 
     @property
     def source(self) -> str:

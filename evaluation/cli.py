@@ -11,6 +11,8 @@ import importlib
 
 import click
 
+import multiarc.errors as errors_mod
+
 EPILOG = """\b
 Examples:
   multiarc-eval quick                      # device checks, in seconds
@@ -34,6 +36,7 @@ not ready (no Intel GPU, tools missing, not root for --performance-mode),
 
 
 @click.group(
+    cls=errors_mod.Group,
     name="multiarc-eval", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
 )
 @click.version_option(package_name="multiarc")

@@ -30,6 +30,7 @@ from multiarc.installer.verify import (
 from multiarc.installer.verify_checks import CHECKS
 from rich.console import Console
 
+import multiarc.errors as errors_mod
 from multiarc.errors import ChecksFailed, EnvironmentNotReady, InputError, reports_errors
 from multiarc.paths import NODE_STATE_FILE
 
@@ -60,6 +61,7 @@ Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
 
 
 @click.group(
+    cls=errors_mod.Group,
     name="multiarc-install",
     invoke_without_command=True,
     epilog=EPILOG,

@@ -12,7 +12,7 @@ import errno
 import functools
 import sys
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import click
 
@@ -98,3 +98,39 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
             sys.exit(int(failure.exit_code))
 
     return wrapper
+
+
+class _ErrorLines:
+    """Click's own usage errors as this project's: one ``error:`` line, one ``hint:``.
+
+    Mixed into the top command of each program; errors of its subcommands reach it too.
+    """
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)  # type: ignore[misc]
+        try:
+            rv = super().main(args, prog_name, complete_var, False, **extra)  # type: ignore[misc]
+        except click.UsageError as err:
+            where = err.ctx.command_path if err.ctx else (prog_name or "the command")
+            click.echo(f"error: {err.format_message()}", err=True)
+            click.echo(f"  hint: see '{where} --help'", err=True)
+            sys.exit(ExitCode.USAGE)
+        except click.ClickException as err:
+            click.echo(f"error: {err.format_message()}", err=True)
+            click.echo("  hint: see --help", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        sys.exit(rv if isinstance(rv, int) and not isinstance(rv, bool) else 0)
+
+
+class Command(_ErrorLines, click.Command):
+    """A click command whose usage errors read like every other error of multiarc."""
+
+
+class Group(_ErrorLines, click.Group):
+    """A click group whose usage errors (its subcommands' too) read like multiarc's errors."""

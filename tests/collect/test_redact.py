@@ -153,12 +153,12 @@ def test_proxy_password_removed_without_redact(planted_root: Path, tmp_path: Pat
         assert secret.encode() not in blob, secret
     top = next(iter(members)).split("/")[0]
     apt = members[f"{top}/system/apt.conf.d/90proxy"].decode()
-    assert apt == 'Acquire::http::Proxy "http://<redacted>@proxy.example:3128/";\n'
+    assert apt == 'Acquire::http::Proxy "http://<redacted:credentials>@proxy.example:3128/";\n'
     env = members[f"{top}/system/proxy-env.txt"].decode()
-    assert "https_proxy=http://<redacted>@proxy.example:3128" in env
-    assert "PROXY_PASSWORD=<redacted>" in env
+    assert "https_proxy=http://<redacted:credentials>@proxy.example:3128" in env
+    assert "PROXY_PASSWORD=<redacted:secret>" in env
     log = members[f"{top}/multiarc/install-logs/install-20250101_120000.log"].decode()
-    assert "--proxy-password=<redacted>" in log  # learned from /etc/wgetrc
+    assert "--proxy-password=<redacted:secret>" in log  # a secret by its name
     # Unredacted archives keep the other facts.
     assert HOST.encode() in members[f"{top}/system/hosts.txt"]
     assert SERIAL.encode() in members[f"{top}/firmware/dmidecode.txt"]
@@ -202,7 +202,7 @@ def test_addresses_are_tokenised_consistently(tmp_path: Path) -> None:
 def test_url_credentials_always_go(tmp_path: Path) -> None:
     r = _redactor(tmp_path, full=False)
     clean = r.text("ftp://bob:pw123@h/x and http://tok@h")
-    assert clean == "ftp://<redacted>@h/x and http://<redacted>@h"
+    assert clean == "ftp://<redacted:credentials>@h/x and http://<redacted:credentials>@h"
     assert r.text("10.0.0.1 stays without --redact") == "10.0.0.1 stays without --redact"
 
 
@@ -219,6 +219,7 @@ def test_data_without_secrets_is_passed_on_unscanned(tmp_path: Path) -> None:
     r = Redactor(ctx, full=False)
     log = b"[    0.000000] Linux version 6.14.0 ... no address here\n" * 1000
     assert r.data(log) is log  # nothing that could be a secret: the very same bytes
-    assert r.data(b"apt http://u:pw123@mirror/x\n") == b"apt http://<redacted>@mirror/x\n"
-    assert r.data(b"echo Secr3tPw | login\n") == b"echo <redacted> | login\n"
+    assert r.data(b"apt http://u:pw123@mirror/x\n") == b"apt http://<redacted:credentials>@mirror/x\n"
+    # the environment's proxy password, wherever else it appears
+    assert r.data(b"echo Secr3tPw | login\n") == b"echo <redacted:credential> | login\n"
     assert Redactor(ctx, full=True).data(b"ip 10.1.2.3\n") == b"ip <ip-1>\n"

@@ -183,7 +183,7 @@ def test_zstd_and_inspect(tmp_path: Path) -> None:
     assert "BKC versions" in result.output and "pci/lspci-tv.txt" in result.output
     assert result.output.startswith("multiarc support archive of ")
     as_json = CliRunner().invoke(main, ["--inspect", str(archive), "--json"])
-    assert json.loads(as_json.output)["files"] == manifest["files"]
+    assert json.loads(as_json.stdout)["files"] == manifest["files"]
 
 
 def test_inspect_rejects_garbage(tmp_path: Path) -> None:
@@ -222,7 +222,7 @@ def test_bad_output_folder(tmp_path: Path) -> None:
     blocker.write_text("")
     result = CliRunner().invoke(main, ["--output", str(blocker / "sub")])
     assert result.exit_code == 2
-    assert "cannot create the output folder" in result.output
+    assert "its parent" in result.output and "does not exist" in result.output
 
 
 def test_ctrl_c_stops_at_once_and_leaves_nothing(tmp_path: Path) -> None:

@@ -1,0 +1,189 @@
+"""Secrets that never leave the machine: found in every collected text, with or without
+``--redact``, and replaced by ``<redacted:kind>``.
+
+- credentials in URLs of any scheme (``http://user:pass@host``, ``https://token@host``),
+  the user part running to the **last** ``@`` before the host, so a password holding ``@``,
+  ``/``, ``:`` or ``%``-escapes goes whole;
+- ``user:pass@host[:port]`` without a scheme (``https_proxy=frank:pw@proxy:3128``);
+- settings that carry a secret by their name: ``proxy_user``/``proxy_password``,
+  ``*_TOKEN``, ``*_KEY``, ``*_SECRET``, ``*PASSWORD*``, ``_authToken``, ``_auth``,
+  ``npmAuthToken``, ``Authorization:`` headers, ``password=``/``passwd:`` assignments;
+- token shapes: Hugging Face ``hf_…``, GitHub ``ghp_…``/``gho_…``/``github_pat_…``, GitLab
+  ``glpat-…``, AWS ``AKIA…``/``ASIA…``, Slack ``xox?-…``, OpenAI-style ``sk-…``, npm
+  ``npm_…``, ``Bearer …``, JWTs, and PEM private key blocks.
+
+``no_proxy`` lists hold host names, not secrets, and are kept. Each replacement is counted
+by kind and file (never the value) for manifest.json. A cheap prefilter lets texts
+without any of the telltale substrings through untouched (a 10 MB kernel log in
+milliseconds).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+
+# scheme://[user[:password]]@host : greedy up to the last "@" before the host
+_URL = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://)(?P<cred>[^\s/@:'\"<>]+(?::[^\s'\"<>]*)?)@"
+    r"(?=[A-Za-z0-9\[][^\s/@'\"<>]*(?:[\s/'\"<>;,)]|$))"
+)
+# user:password@host without a scheme (proxy variables, Environment= lines)
+_BARE = re.compile(
+    r"(?<![\w@:/.%+-])(?P<cred>[\w.%+-]+:[^\s'\"<>@]*(?:@[^\s'\"<>@]*)*?)@"
+    r"(?=[A-Za-z0-9][\w.-]*(?::\d+)?(?:[\s/'\";,)]|$))"
+)
+# NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
+_SECRET_NAME = (
+    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_APIKEY|_API_KEY|_AUTH)"
+    r"|[\w.-]*(?:PASSWORD|PASSWD|SECRET)[\w.-]*|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
+    r"|_authToken|_auth|npmAuthToken|api[_-]?key|access[_-]?token|auth[_-]?token"
+    r"|client[_-]?secret|password|passwd|secret|token)"
+)
+_VALUE = r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;}]{1,4096})"
+_ASSIGNMENT = re.compile(
+    r"(?P<name>(?<![\w-])" + _SECRET_NAME + r")(?P<sep>\s*[=:]\s*)" + _VALUE, re.IGNORECASE
+)
+# netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
+_NETRC = re.compile(r"(?P<name>(?<![\w-])(?:password|passwd))(?P<sep>[ \t]+)" + _VALUE,
+                    re.IGNORECASE)  # fmt: skip
+_JSON_SECRET = re.compile(
+    r"(?P<name>\"" + _SECRET_NAME + r"\")(?P<sep>\s*:\s*)(?P<value>\"[^\"]{1,4096}\")",
+    re.IGNORECASE,
+)
+_AUTH_HEADER = re.compile(
+    r"(?P<name>\bAuthorization)(?P<sep>\s*[:=]\s*)"
+    r"(?P<value>(?:Basic|Bearer|Token|Digest)?\s*[^\s\"']+)",
+    re.IGNORECASE,
+)
+_PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE "
+    r"KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("github-token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
+    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("api-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b")),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("bearer-token", re.compile(r"\bBearer\s+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE)),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+)
+# Lower-cased substrings one of which every secret above contains: the prefilter.
+_TELLTALES = (
+    b"://", b"@", b"hf_", b"gh", b"glpat-", b"akia", b"asia", b"xox", b"sk-", b"npm_", b"aiza",
+    b"bearer", b"eyj", b"private key", b"pass", b"secret", b"token", b"_key", b"auth",
+    b"apikey", b"api_key", b"api-key",
+)  # fmt: skip
+# Placeholders that are not secrets (a value "<redacted:..>" from an earlier pass too).
+_NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-)$",
+                         re.IGNORECASE)  # fmt: skip
+_NO_PROXY = re.compile(r"\bno_proxy\b", re.IGNORECASE)
+
+
+def marker(kind: str) -> str:
+    return f"<redacted:{kind}>"
+
+
+@dataclass
+class Findings:
+    """What was removed: (file, kind) -> count. Never the values."""
+
+    counts: Counter[tuple[str, str]] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, where: str, kind: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[(where, kind)] += n
+
+    def as_list(self) -> list[dict[str, object]]:
+        with self._lock:
+            return [
+                {"file": f, "kind": k, "count": n} for (f, k), n in sorted(self.counts.items())
+            ]
+
+
+def may_hold_secrets(data: bytes) -> bool:
+    lowered = data.lower()
+    return any(t in lowered for t in _TELLTALES)
+
+
+def scrub(text: str, where: str, findings: Findings) -> str:
+    """``text`` with every secret replaced; what was found is counted in ``findings``."""
+
+    def sub(pattern: re.Pattern[str], kind: str, text: str, keep_name: bool = False) -> str:
+        def replace(m: re.Match[str]) -> str:
+            if keep_name:
+                value = m.group("value").strip("\"'")
+                if not value or _NOT_SECRET.match(value.strip()):
+                    return m.group(0)
+                findings.add(where, kind)
+                return f"{m.group('name')}{m.group('sep')}{marker(kind)}"
+            findings.add(where, kind)
+            return marker(kind)
+
+        return pattern.sub(replace, text)
+
+    def url(m: re.Match[str]) -> str:
+        findings.add(where, "url-credentials")
+        return m.group("scheme") + marker("credentials") + "@"
+
+    def bare(m: re.Match[str]) -> str:
+        line_start = text.rfind("\n", 0, m.start()) + 1
+        if _NO_PROXY.search(text, line_start, m.start()):
+            return m.group(0)  # a no_proxy list: host names only
+        findings.add(where, "credentials")
+        return marker("credentials") + "@"
+
+    def key(_m: re.Match[str]) -> str:
+        findings.add(where, "private-key")
+        return marker("private-key")
+
+    text = _PRIVATE_KEY.sub(key, text)
+    text = _URL.sub(url, text)
+    text = _BARE.sub(bare, text)
+    for kind, pattern in TOKEN_SHAPES:
+        text = sub(pattern, kind, text)
+    text = sub(_AUTH_HEADER, "authorization", text, keep_name=True)
+    text = sub(_JSON_SECRET, "secret", text, keep_name=True)
+    text = sub(_ASSIGNMENT, "secret", text, keep_name=True)
+    text = sub(_NETRC, "secret", text, keep_name=True)
+    return text
+
+
+def credential_passwords(text: str) -> set[str]:
+    """The passwords of ``user:password@host`` credentials in ``text`` (URLs and bare),
+    so that the same value is removed wherever else it appears."""
+    found = set()
+    for pattern in (_URL, _BARE):
+        for m in pattern.finditer(text):
+            _user, colon, password = m.group("cred").partition(":")
+            if colon and password and not _NOT_SECRET.match(password):
+                found.add(password)
+    return found
+
+
+def is_secret_name(name: str) -> bool:
+    """An environment variable or setting that holds a secret by its name."""
+    return re.fullmatch(_SECRET_NAME, name, re.IGNORECASE) is not None
+
+
+# Files never collected, whatever folder is copied: credentials and keys by their name.
+SECRET_FILE_NAMES = re.compile(
+    r"(?:^|/)(?:\.netrc|_netrc|\.git-credentials|\.pgpass|\.env(?:\.[\w.-]+)?|[\w.-]+\.env"
+    r"|id_(?:rsa|dsa|ecdsa|ed25519)(?:[-\w]*)?(?:\.pub)?|[\w.-]*\.(?:pem|key|p12|pfx|jks|kdbx|gpg|asc)"
+    r"|credentials(?:\.\w+)?|\.docker/config\.json|secrets?(?:\.\w+)?|\.ssh(?:/.*)?|\.gnupg(?:/.*)?"
+    r"|shadow|gshadow)$",
+    re.IGNORECASE,
+)
+
+
+def is_secret_file(relative_name: str) -> bool:
+    return SECRET_FILE_NAMES.search(relative_name) is not None
