@@ -1,5 +1,5 @@
 """`python -m multiarc.collect`: the same as `multiarc-collect-sysinfo`."""
 
-from multiarc.collect.cli import main
+from multiarc.collect.entry import main
 
-main(prog_name="multiarc-collect-sysinfo")
+main()

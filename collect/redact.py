@@ -212,7 +212,7 @@ class Redactor:
         )
         domains = "|".join(re.escape(d) for d in self._domains)
         self._domain_re = (
-            re.compile(rf"(?<![\w.-])(?:[A-Za-z0-9-]+\.)*(?:{domains})(?![\w-]|\.[A-Za-z0-9])",
+            re.compile(rf"(?<![\w.-])\.?(?:[A-Za-z0-9-]+\.)*(?:{domains})(?![\w-]|\.[A-Za-z0-9])",
                        re.IGNORECASE)
             if domains
             else None
@@ -291,8 +291,22 @@ class Redactor:
         """A member name with host, user, serial and keyword parts replaced (--redact)."""
         if not self.full:
             return member
-        parts = [self.text(part).replace("/", "_") for part in member.split("/")]
+        parts = [self._loose(self.text(part)).replace("/", "_") for part in member.split("/")]
         return "/".join(re.sub(r"[<>:]", "", p) for p in parts)
+
+    def _loose(self, part: str) -> str:
+        """In a file name, host, user and keyword values between any separators
+        ("install-<host>-2025.log"), not only as whole words."""
+        words = {h: "host" for h in self._hosts} | {
+            w: k for w, k in self._words.items() if k in ("user", "keyword", "host")}
+        for word in sorted(words, key=len, reverse=True):
+            kind = words[word]
+
+            def tokenize(m: re.Match[str], kind: str = kind) -> str:
+                return self.token(m.group(0), kind)
+
+            part = re.sub(rf"(?<![A-Za-z0-9]){re.escape(word)}(?![A-Za-z0-9])", tokenize, part)
+        return part
 
     # -- the mapping ----------------------------------------------------------------------
 

@@ -39,18 +39,21 @@ _BARE = re.compile(
 _SECRET_NAME = (
     r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_APIKEY|_API_KEY|_AUTH)"
     r"|[\w.-]*(?:PASSWORD|PASSWD|SECRET)[\w.-]*|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
-    r"|_authToken|_auth|npmAuthToken|api[_-]?key|access[_-]?token|auth[_-]?token"
-    r"|client[_-]?secret|password|passwd|secret|token)"
+    r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
+    r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
+    r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token)"
 )
 _VALUE = r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;}]{1,4096})"
 _ASSIGNMENT = re.compile(
-    r"(?P<name>(?<![\w-])" + _SECRET_NAME + r")(?P<sep>\s*[=:]\s*)" + _VALUE, re.IGNORECASE
+    r"(?P<name>(?<!\w)" + _SECRET_NAME + r")(?P<sep>\s*[=:]\s*)" + _VALUE, re.IGNORECASE
 )
 # netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
-_NETRC = re.compile(r"(?P<name>(?<![\w-])(?:password|passwd))(?P<sep>[ \t]+)" + _VALUE,
+_NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase))(?P<sep>[ \t]+)"
+                    + _VALUE,
                     re.IGNORECASE)  # fmt: skip
 _JSON_SECRET = re.compile(
-    r"(?P<name>\"" + _SECRET_NAME + r"\")(?P<sep>\s*:\s*)(?P<value>\"[^\"]{1,4096}\")",
+    r"(?P<name>\"(?:" + _SECRET_NAME + r"|auth|credentials?)\")(?P<sep>\s*:\s*)"
+    r"(?P<value>\"[^\"]{1,4096}\")",
     re.IGNORECASE,
 )
 _AUTH_HEADER = re.compile(
