@@ -223,3 +223,24 @@ def test_data_without_secrets_is_passed_on_unscanned(tmp_path: Path) -> None:
     # the environment's proxy password, wherever else it appears
     assert r.data(b"echo Secr3tPw | login\n") == b"echo <redacted:credential> | login\n"
     assert Redactor(ctx, full=True).data(b"ip 10.1.2.3\n") == b"ip <ip-1>\n"
+
+
+def test_long_texts_are_scrubbed_like_short_ones() -> None:
+    """The line-picking fast path for long texts gives exactly the full scan's result."""
+    from multiarc.collect import secrets as sec
+
+    lines = [f"2025-01-01 12:00:{i % 60:02d} status installed libfoo{i}:amd64 1.{i}" for i in
+             range(3000)]
+    planted = [
+        "Acquire::http::Proxy \"http://u:Pw1@proxy:3128/\";", "export HF_TOKEN=hf_" + "a" * 34,
+        "Authorization: Bearer " + "b" * 20, "https_proxy=frank:pw@proxy:3128",
+        "-----BEGIN RSA PRIVATE KEY-----", "MIIEow", "-----END RSA PRIVATE KEY-----",
+        "ünïcode İstanbul password=Sëcret", "x-api-key: 12345678abcdef",
+    ]
+    for n, line in enumerate(planted):
+        lines.insert(300 * n + 7, line)
+    text = "\n".join(lines) + "\n"
+    fast, full = sec.Findings(), sec.Findings()
+    assert len(text) > sec._BIG
+    assert sec.scrub(text, "f", fast) == sec._scrub_all(text, "f", full)
+    assert fast.counts == full.counts and sum(fast.counts.values()) >= len(planted) - 2
