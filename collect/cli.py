@@ -169,33 +169,40 @@ def main(
     """Collect one support archive of this machine for Intel Arc Pro B60 support.
 
     \b
-    Gathers CPU (governors, lscpu, NUMA), memory, PCI (lspci -tv/-vvv/-nn -D), kernel
-    (uname, cmdline, modules, dmesg, /sys/kernel/debug/dri), firmware (dmidecode, the BKC
-    version table: OS, kernel, GuC/HuC/DMC, oneAPI, packages), GPU tools (sycl-ls,
-    xpu-smi discovery/health/diag -l 1) and multiarc's install logs, state and last
-    evaluation results, in parallel, each command with its own timeout.
+    Gathers, in parallel, each command with its own timeout: cpu, memory, pci (lspci
+    -tv/-vvv/-nn -D), kernel and modules (dmesg, /sys/kernel/debug/dri, modprobe.d, xe
+    parameters, modinfo xe, dkms, tainted), logs (kernel journal of this and the
+    previous boot, kern.log, failed units), apt (history, dpkg.log, sources, holds,
+    policy of the bundle's packages), boot (GRUB defaults and menu, /boot, Secure Boot),
+    system (sysctl, interrupts, iomem, udev drm/pci, proxy settings), topology (lstopo),
+    firmware (dmidecode, /sys/class/dmi/id, fwupdmgr, the BKC table), gpu and compute
+    (sycl-ls, xpu-smi, clinfo, vulkaninfo, ZE_/SYCL_/ONEAPI_/NEO variables) and
+    multiarc's install logs, state and last evaluation.
 
     \b
     A missing tool, an unreadable file or a failing/hanging command is recorded in
-    manifest.json with the reason; it never stops the archive. Proxy credentials
-    (http://user:pass@host, proxy_user/proxy_password settings) are always removed.
+    manifest.json with the reason; it never stops the archive. Credentials and tokens
+    in every spelling (URLs, user:pass@host, apt/pip/npm/systemd proxy settings,
+    *_TOKEN/*_KEY/*PASSWORD* settings, hf_/ghp_/glpat-/AKIA tokens, JWTs, private keys)
+    are always removed and listed by kind in manifest.json; .netrc, .ssh, .env and key
+    files are never collected.
 
     \b
     What needs root: dmesg (when kernel.dmesg_restrict=1), dmidecode, the PCI
-    capabilities in lspci -vvv, /sys/kernel/debug/dri, the journal (--since-install).
+    capabilities in lspci -vvv, /sys/kernel/debug/dri, the journal, /proc/iomem.
     Without root everything else is collected and summary.txt lists what was not.
 
     \b
     The archive: multiarc-sysinfo-<host>-<UTC YYYYmmdd_HHMMSS>.tar.xz (.tar.zst with
-    zstd), one folder holding summary.txt and manifest.json first (BKC table, GPU count,
-    kernel, last evaluation verdict; every item's command, exit code, duration, bytes,
-    sha256, tool version or skip reason), then cpu/ memory/ pci/ kernel/ firmware/
-    system/ gpu/ multiarc/, and <file>.stderr where a command wrote to stderr.
+    zstd), mode 0600: summary.txt and manifest.json first, then one folder per concern,
+    and <file>.stderr where a command wrote to stderr. It is written under a private
+    name and published without replacing or following anything another user put there
+    (then under a -2 name).
 
     \b
     Examples:
       sudo multiarc-collect-sysinfo --output /tmp
-      sudo multiarc-collect-sysinfo --redact --compression zstd
+      sudo multiarc-collect-sysinfo --redact --domain corp.example --map /root/host.map
       sudo multiarc-collect-sysinfo --since-install --output /var/tmp
       multiarc-collect-sysinfo --inspect multiarc-sysinfo-host-20250101_120000.tar.xz
 
@@ -203,14 +210,16 @@ def main(
     The last line printed is the archive's path and its sha256:
       /tmp/multiarc-sysinfo-host-20250101_120000.tar.xz  sha256:<64 hex digits>
     With --redact the token table (token -> real value) is written next to the archive
-    as *.redaction-map.json, readable by you only; it is never put into the archive.
+    as *.redaction-map.json (or to --map), readable by you only; never into the archive.
 
     \b
-    Exit codes: 0 archive written (failed or skipped items are recorded inside, they do
-    not change the exit code); 2 bad input (unwritable --output, --inspect of a file that
-    is not a support archive); 3 environment not ready (the chosen compressor is missing
-    or failed, e.g. the disk is full).
-"""
+    Exit codes: 0 archive written (failed or skipped items are recorded inside) or
+    --inspect found it intact; 1 --inspect found it cut off or altered; 2 bad input (an
+    --output that is not writable, read-only, under /proc or whose parent is missing;
+    --inspect of a file that is not a support archive); 3 environment not ready (the
+    compressor is missing or failed, e.g. the disk is full); 130 Ctrl-C, 143 SIGTERM
+    (nothing is left behind).
+    """
     if inspect is not None:
         _inspect(inspect, as_json)
         return

@@ -13,10 +13,10 @@ import os
 import re
 from pathlib import Path
 
-from multiarc.collect import bkc
+from multiarc.collect import bkc, probes
 from multiarc.collect.context import Context
 from multiarc.collect.runner import run_process
-from multiarc.collect.spec import Collector, Command, CopyFile, CopyTree, Generate
+from multiarc.collect.spec import Absent, Collector, Command, CopyFile, CopyTree, Generate
 
 QUICK = 30.0
 SLOW = 120.0
@@ -120,6 +120,8 @@ def _held(ctx: Context) -> str:
 
 
 def bundle_packages(ctx: Context) -> list[str]:
+    """The installed bundle's packages (state.json); without one, those of the stack's
+    usual packages that are installed."""
     state = bkc.read_state(ctx)
     bundle_dir = state.get("bundle_dir")
     if isinstance(bundle_dir, str):
@@ -127,7 +129,20 @@ def bundle_packages(ctx: Context) -> list[str]:
         found = sorted({p for names in lists.values() for p in names})
         if found:
             return found
-    return list(STACK_PACKAGES)
+    admindir = ctx.path("/var/lib/dpkg") if ctx.root != Path("/") else None
+    return sorted(probes.package_versions(STACK_PACKAGES, admindir=admindir))
+
+
+def _policy(ctx: Context) -> str:
+    """``apt-cache policy`` of the bundle's packages (candidates, pins, origins)."""
+    packages = bundle_packages(ctx)
+    if not packages:
+        raise Absent("no installed bundle and none of the stack's packages is installed")
+    out, err, code, timed_out = run_process(("apt-cache", "policy", *packages),
+                                            ctx.timeout(QUICK), ctx.command_env())
+    if code != 0 or timed_out:
+        raise OSError(0, err.decode(errors="replace").strip() or f"apt-cache exit {code}")
+    return out.decode(errors="replace")
 
 
 def log_collectors(ctx: Context) -> list[Collector]:
@@ -153,8 +168,7 @@ def log_collectors(ctx: Context) -> list[Collector]:
         CopyTree("apt/sources.list.d", Path("/etc/apt/sources.list.d"), "*", 100, 2**20),
         CopyFile("apt/apt.conf", Path("/etc/apt/apt.conf")),
         Generate("apt/held-packages.txt", _held, "packages on hold (as apt-mark showhold)"),
-        Command("apt/apt-cache-policy.txt", ("apt-cache", "policy", *bundle_packages(ctx)),
-                QUICK, version_argv=("apt-cache", "--version")),
+        Generate("apt/apt-cache-policy.txt", _policy, "apt-cache policy of the bundle's packages"),
     )
     boot = (
         CopyFile("boot/etc-default-grub.txt", Path("/etc/default/grub")),

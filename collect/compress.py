@@ -27,12 +27,14 @@ tool, Python's lzma module compresses with the same settings (one thread, one pi
 
 from __future__ import annotations
 
+import contextlib
 import lzma
 import math
 import os
 import shutil
 import subprocess
 import tarfile
+import tempfile
 import threading
 from collections import deque
 from pathlib import Path
@@ -126,7 +128,9 @@ class _Piece:
             self._cond.notify()
 
     def _start(self, argv: tuple[str, ...]) -> IO[bytes]:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._file, bufsize=0)
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read in _finish
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._file,
+                                stderr=self._stderr, bufsize=0)
         self._procs.append(proc)
         assert proc.stdin is not None
         return proc.stdin
@@ -159,9 +163,13 @@ class _Piece:
             return
         proc = self._procs[-1]
         assert proc.stdin is not None
-        proc.stdin.close()
+        with contextlib.suppress(OSError):  # a compressor that died: its message says why
+            proc.stdin.close()
         if proc.wait() != 0:
-            raise _failed(f"{self.kind} (exit status {proc.returncode})")
+            self._stderr.seek(0)
+            said = self._stderr.read(4096).decode(errors="replace").strip().splitlines()
+            why = said[-1].split(": ", 1)[-1] if said else f"exit status {proc.returncode}"
+            raise _failed(f"{self.kind} ({why})")
 
     def close(self) -> None:
         with self._cond:

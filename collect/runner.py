@@ -25,6 +25,7 @@ from multiarc.collect import probes
 from multiarc.collect.context import Context
 from multiarc.collect.secrets import is_secret_file
 from multiarc.collect.spec import (
+    Absent,
     Collector,
     Command,
     CopyFile,
@@ -281,6 +282,9 @@ def _generate(item: Generate, ctx: Context) -> ItemResult:
     start = time.monotonic()
     try:
         result.data = item.produce(ctx).encode()
+    except Absent as exc:
+        result.status = Status.ABSENT
+        result.reason = str(exc)
     except OSError as exc:
         result.status = Status.SKIPPED
         result.reason = _unreadable_reason(exc, ctx)

@@ -25,6 +25,10 @@ class Status(enum.StrEnum):
     ABSENT = "absent"  # ran, and what it asks for is simply not on this system (no package)
 
 
+class Absent(Exception):
+    """Raised by a Generate item: what it reports on is simply not on this system."""
+
+
 @dataclass(frozen=True)
 class Command:
     name: str  # path inside the archive, e.g. "pci/lspci-vvv.txt"

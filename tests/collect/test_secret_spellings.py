@@ -171,6 +171,8 @@ def test_no_secret_in_either_archive(hostile_root: Path, tmp_path: Path, redact:
     env = members["system/etc-environment.txt"].decode()
     assert "no_proxy=localhost,127.0.0.1," in env  # no_proxy lists are kept
     assert "ZE_AFFINITY_MASK=0,1" in members["compute/environment.txt"].decode()
+    summary = members["summary.txt"].decode()
+    assert "Last evaluation: PASS (RECORDING b60x4, not this machine" in summary
     if not redact:
         assert "proxy.corp.example" in env and GPU_SERIALS[0].encode() in members[
             "gpu/xpu-smi-discovery.txt"]

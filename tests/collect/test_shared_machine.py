@@ -188,6 +188,23 @@ def test_bad_output_is_exit_2_with_a_hint(tmp_path: Path, where: str) -> None:
     assert not (tmp_path / "a").exists()  # no deep path made
 
 
+def test_full_disk_is_exit_3_and_leaves_nothing(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(full)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here")
+    try:
+        proc = _run("--output", str(full), "--timeout", "3")
+        left = list(full.iterdir())
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("error: ") and "hint: " in proc.stderr
+    assert "Traceback" not in proc.stderr and left == []
+
+
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     proc = _run("--output", str(tmp_path), "--timeout", "3")
