@@ -288,9 +288,13 @@ class Redactor:
         )
 
     def name(self, member: str) -> str:
-        """A member name with host, user, serial and keyword parts replaced (--redact)."""
+        """A member name without secrets (always) and, with --redact, with host, user,
+        serial and keyword parts replaced."""
         if not self.full:
-            return member
+            if not sec.may_hold_secrets(member.encode(errors="replace")):
+                return member
+            parts = [sec.scrub(part, member, self.findings) for part in member.split("/")]
+            return "/".join(re.sub(r"[<>:]", "", p) for p in parts)
         parts = [self._loose(self.text(part)).replace("/", "_") for part in member.split("/")]
         return "/".join(re.sub(r"[<>:]", "", p) for p in parts)
 
