@@ -21,6 +21,7 @@ Examples:
   multiarc-eval report results/20250101_120000 --format html
   multiarc-eval report benchmark_detail_log.txt --reference reference_perf.csv
   multiarc-eval compare results/BEFORE results/AFTER
+  multiarc-eval serve --url http://127.0.0.1:8000 --powers-of-2 --max-batch 64
 
 \b
 Verdicts: PASS at most --tolerance (10 %) below the reference, WARN within
@@ -50,7 +51,8 @@ def _attach(module: str) -> None:
         main.add_command(command)
 
 
-for _module in ("multiarc.evaluation.cli_run", "multiarc.evaluation.cli_report"):
+for _module in ("multiarc.evaluation.cli_run", "multiarc.evaluation.cli_report",
+                "multiarc.evaluation.cli_serve"):
     try:
         _attach(_module)
     except ModuleNotFoundError as exc:  # a part not built yet in this checkout

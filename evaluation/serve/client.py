@@ -1,0 +1,149 @@
+"""One streaming request, timed as the user sees it (httpx, asyncio).
+
+Server-sent events are read as bytes and split into lines by hand, so bytes that are not
+valid UTF-8 (a server that crashed mid-token) never raise: they are replaced. The times:
+TTFT is the first chunk with content, ITL the gaps between content chunks, E2E the end of
+the stream. Token counts come from the server's own ``usage`` (``stream_options``); when the
+server sends none, the content chunks are counted (one token each in vLLM) and the result
+says so.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+_ERROR_BODY = 4096
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    path: str  # "/v1/completions" or "/v1/chat/completions"
+    payload: dict[str, Any]
+    chat: bool
+
+
+@dataclass
+class RequestResult:
+    ok: bool = False
+    error: str | None = None
+    transport_error: bool = False  # refused, reset or cut off: the server may be dead
+    status: int | None = None
+    ttft: float | None = None
+    itl: list[float] = field(default_factory=list)
+    e2e: float = 0.0
+    prompt_tokens: int | None = None
+    output_tokens: int | None = None
+    tokens_from: str = "usage"  # or "chunks"
+    content_chunks: int = 0
+
+    @property
+    def tpot(self) -> float | None:
+        """Time per output token after the first."""
+        if self.ttft is None or not self.output_tokens or self.output_tokens < 2:
+            return None
+        return (self.e2e - self.ttft) / (self.output_tokens - 1)
+
+
+def _message(body: bytes) -> str:
+    text = body[:_ERROR_BODY].decode("utf-8", errors="replace")
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return text.strip()[:300]
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)[:300]
+    if isinstance(data, dict) and "message" in data:
+        return str(data["message"])[:300]
+    return text.strip()[:300]
+
+
+def _content(chunk: dict[str, Any], chat: bool) -> str:
+    choices = chunk.get("choices") or []
+    if not choices or not isinstance(choices[0], dict):
+        return ""
+    if chat:
+        delta = choices[0].get("delta") or {}
+        return str(delta.get("content") or "") if isinstance(delta, dict) else ""
+    return str(choices[0].get("text") or "")
+
+
+class _Stream:
+    """The state of one stream while its events arrive."""
+
+    def __init__(self, result: RequestResult, chat: bool, start: float) -> None:
+        self.result, self.chat, self.start = result, chat, start
+        self.last: float | None = None
+        self.done = False
+
+    def event(self, data: bytes) -> None:
+        if data.strip() == b"[DONE]":
+            self.done = True
+            return
+        try:
+            chunk = json.loads(data.decode("utf-8", errors="replace"))
+        except ValueError:
+            return  # not JSON: ignored (never a crash)
+        if not isinstance(chunk, dict):
+            return
+        if "error" in chunk:  # vLLM reports a failure in-band (HTTP 200 already sent)
+            self.result.error = f"server error in the stream: {_message(data)}"
+            self.result.transport_error = True
+            return
+        now = time.perf_counter()
+        if _content(chunk, self.chat):
+            self.result.content_chunks += 1
+            if self.result.ttft is None:
+                self.result.ttft = now - self.start
+            elif self.last is not None:
+                self.result.itl.append(now - self.last)
+            self.last = now
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            self.result.prompt_tokens = usage.get("prompt_tokens")
+            self.result.output_tokens = usage.get("completion_tokens")
+
+
+async def stream_request(client: httpx.AsyncClient, spec: RequestSpec) -> RequestResult:
+    result = RequestResult()
+    start = time.perf_counter()
+    stream = _Stream(result, spec.chat, start)
+    try:
+        async with client.stream("POST", spec.path, json=spec.payload) as response:
+            result.status = response.status_code
+            if response.status_code != 200:
+                body = await response.aread()
+                result.error = f"HTTP {response.status_code}: {_message(body)}"
+                result.e2e = time.perf_counter() - start
+                return result
+            buffer = b""
+            async for piece in response.aiter_bytes():
+                buffer += piece
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.startswith(b"data:"):
+                        stream.event(line[5:].strip())
+            if buffer.startswith(b"data:"):
+                stream.event(buffer[5:].strip())
+    except httpx.ConnectError:
+        result.error, result.transport_error = "connection refused", True
+    except httpx.TimeoutException:
+        result.error = f"no answer for {client.timeout.read} s"
+        result.transport_error = True
+    except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+        result.error = f"connection reset ({type(exc).__name__})"
+        result.transport_error = True
+    result.e2e = time.perf_counter() - start
+    if result.error is None and not stream.done:
+        result.error = f"stream cut off after {result.content_chunks} chunk(s)"
+        result.transport_error = True
+    if result.output_tokens is None:
+        result.output_tokens = result.content_chunks
+        result.tokens_from = "chunks"
+    result.ok = result.error is None
+    return result
