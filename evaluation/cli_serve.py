@@ -147,7 +147,7 @@ def serve(**kw: Any) -> None:
         tolerance=kw["tolerance"] / 100.0, wait_restart=kw["wait_restart"],
         request_timeout=kw["request_timeout"], output=kw["output"])
     folder = _folder(options.output)
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     try:
         code = asyncio.run(_run(options, console, folder))
     except BaseException:

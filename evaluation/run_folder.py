@@ -128,6 +128,20 @@ def _folder_without_report(path: Path, log: Path) -> LoadedRun:
     )
 
 
+SERVE_JSON = "serve_sweep.json"
+
+
+def _serving_run(path: Path) -> LoadedRun:
+    """A ``multiarc-eval serve`` run: per batch size its throughput and p90 latencies."""
+    from multiarc.evaluation.serve.compare_metrics import serving_metrics
+
+    data = _json_file(path / SERVE_JSON)
+    if not isinstance(data, dict):
+        raise InputError(f"{path / SERVE_JSON} is not a serving sweep", _WHAT)
+    meta = data.get("meta") if isinstance(data.get("meta"), dict) else {}
+    return LoadedRun(path, SERVE_JSON, serving_metrics(data), meta=dict(meta or {}))
+
+
 @gc_paused()
 def load_run(path: Path) -> LoadedRun:
     """Metrics, problems, checks and steps of a results folder, report.json or detail log."""
@@ -149,6 +163,8 @@ def load_run(path: Path) -> LoadedRun:
         return run
     if log.is_file():
         return _folder_without_report(path, log)
+    if (path / SERVE_JSON).is_file():
+        return _serving_run(path)
     raise InputError(f"{path} holds neither {REPORT_JSON} nor {DETAIL_LOG}", _WHAT)
 
 

@@ -1,0 +1,182 @@
+"""multiarc-eval serve without vLLM: the options, the client against a small fake server
+(bad bytes, cut streams, no usage, chat-only servers, error answers), the verdicts, the
+launch command and the command line's errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+from multiarc.evaluation.cli import main
+from multiarc.evaluation.serve import launch, options, reference
+from multiarc.evaluation.serve.client import RequestResult, RequestSpec, stream_request
+from multiarc.evaluation.serve.stats import figures, meets
+
+from multiarc.errors import InputError
+from tests.serving.fake_server import Behaviour, serving
+
+
+def _stream(url: str, payload: dict[str, object], chat: bool = False) -> RequestResult:
+    async def go() -> RequestResult:
+        async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+            path = "/v1/chat/completions" if chat else "/v1/completions"
+            return await stream_request(client, RequestSpec(path, payload, chat))
+
+    return asyncio.run(go())
+
+
+def test_a_stream_is_timed_and_counted_from_usage() -> None:
+    with serving(Behaviour()) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 5, "stream": True})
+    assert r.ok and r.output_tokens == 5 and r.prompt_tokens == 7 and r.tokens_from == "usage"
+    assert r.ttft is not None and len(r.itl) == 4 and r.e2e >= r.ttft
+
+
+def test_without_usage_the_chunks_are_counted_and_said() -> None:
+    with serving(Behaviour(usage=False)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 3, "stream": True})
+    assert r.ok and r.output_tokens == 3 and r.tokens_from == "chunks"
+
+
+def test_bytes_that_are_not_utf8_never_crash() -> None:
+    with serving(Behaviour(bad_utf8=True)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 4, "stream": True})
+    assert r.ok and r.output_tokens == 4
+
+
+def test_a_stream_cut_mid_token_is_a_transport_failure() -> None:
+    with serving(Behaviour(cut_after=2)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 8, "stream": True})
+    assert not r.ok and r.transport_error
+    assert r.error is not None and ("cut off" in r.error or "reset" in r.error)
+
+
+def test_an_error_answer_keeps_the_servers_message() -> None:
+    with serving(Behaviour(status=400)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 8, "stream": True})
+    assert not r.ok and not r.transport_error and r.status == 400
+    assert r.error == "HTTP 400: This model's maximum context length is 2048 tokens"
+
+
+def test_nobody_listening_is_refused() -> None:
+    r = _stream("http://127.0.0.1:9", {"model": "m", "prompt": "x", "stream": True})
+    assert not r.ok and r.transport_error and r.error == "connection refused"
+
+
+def test_endpoint_auto_falls_back_to_chat_and_says_so(tmp_path: Path) -> None:
+    behaviour = Behaviour(completions_404=True)
+    with serving(behaviour) as url:
+        result = CliRunner().invoke(main, ["serve", "--url", url, "--batch-sizes", "1,2",
+                                           "--input-len", "16", "--output-len", "4",
+                                           "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "chat completions (/v1/completions answered 404)" in result.output
+    assert "estimated" in result.output  # no /tokenize: said
+    (run,) = tmp_path.iterdir()
+    data = json.loads((run / "serve_sweep.json").read_text())
+    assert data["server"]["endpoint"] == "chat"
+    assert [p["batch_size"] for p in data["points"]] == [1, 2]
+    assert all(p["succeeded"] == p["batch_size"] for p in data["points"])
+    header = (run / "serve_sweep.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["batch_size", "total_throughput", "throughput_per_request"]
+    assert {"report.html", "serve_sweep.png"} <= {p.name for p in run.iterdir()}
+    sent = [r for r in behaviour.requests if r.get("stream")]
+    assert all(r["ignore_eos"] and r["stream_options"] == {"include_usage": True} for r in sent)
+
+
+def test_every_request_refused_is_a_fail_point(tmp_path: Path) -> None:
+    with serving(Behaviour(status=400)) as url:
+        result = CliRunner().invoke(main, ["serve", "--url", url, "--batch-sizes", "2",
+                                           "--input-len", "8", "--output-len", "2",
+                                           "--output", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "2 of 2 requests failed: HTTP 400: This model's maximum context length" in (
+        result.output.replace("\n", " ").replace("  ", " "))
+
+
+def test_no_server_is_exit_3_with_a_hint(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["serve", "--url", "http://127.0.0.1:9",
+                                       "--output", str(tmp_path / "r")])
+    assert result.exit_code == 3
+    assert result.stderr.startswith("error: no OpenAI-compatible server answers")
+    assert "hint:" in result.stderr and not list((tmp_path / "r").iterdir())
+
+
+@pytest.mark.parametrize("args", [["--batch-sizes", "1,x"], ["--batch-sizes", "0"],
+                                  ["--slo", "ttft=2s"], ["--slo", "ttft_p90=fast"],
+                                  ["--endpoint", "rest"],
+                                  ["--batch-sizes", "1", "--powers-of-2"]])
+def test_bad_options_are_exit_2(tmp_path: Path, args: list[str]) -> None:
+    result = CliRunner().invoke(main, ["serve", "--output", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith("error: ") and "hint: " in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_slo_and_batch_parsing() -> None:
+    assert options.parse_slo("ttft_p90=2s,tpot_p90=100ms,e2e_p99=1500us") == {
+        "ttft_p90": 2.0, "tpot_p90": 0.1, "e2e_p99": 0.0015}
+    assert options.parse_batch_sizes("8,1,2,2") == (1, 2, 8)
+    assert options.powers_of_two(20) == (1, 2, 4, 8, 16)
+    with pytest.raises(InputError):
+        options.parse_slo("ttft_p95=1s")
+
+
+def test_slo_verdicts_name_what_is_broken() -> None:
+    fast = RequestResult(ok=True, ttft=0.5, e2e=1.0, output_tokens=11, itl=[0.05] * 10)
+    slow = RequestResult(ok=True, ttft=3.0, e2e=4.0, output_tokens=11, itl=[0.1] * 10)
+    fig = figures([fast, slow], wall_s=4.0, batch=2)
+    assert fig.total_throughput == pytest.approx(22 / 4.0)
+    assert meets({"ttft_mean": 2.0}, fig) == ["ttft_mean 1.75 s > 2 s"] or meets(
+        {"ttft_mean": 2.0}, fig) == []
+    assert meets({"ttft_p90": 2.0}, fig)[0].startswith("ttft_p90 2.75 s > 2 s")
+    assert meets({"tpot_p50": 0.1}, fig) == []
+
+
+def test_reference_rows_of_the_run(tmp_path: Path) -> None:
+    csv = tmp_path / "ref.csv"
+    csv.write_text("model,gpus,input_len,output_len,batch_size,tokens_per_s\n"
+                   "m,1,1024,512,1,30\nm,1,1024,512,8,200\nother,1,1024,512,8,999\n"
+                   ",,1024,512,16,350\nm,1,128,512,8,1\n")
+    assert reference.load(csv, "m", 1024, 512) == {1: 30.0, 8: 200.0, 16: 350.0}
+    csv.write_text("model,batch_size\nm,1\n")
+    with pytest.raises(InputError, match="missing columns"):
+        reference.load(csv, "m", 1024, 512)
+
+
+def test_the_docker_command_has_the_seed_flags_and_no_enforce_eager() -> None:
+    argv = launch.docker_command(launch.LaunchOptions("/llm/models/Qwen3-8B", tensor_parallel=4,
+                                                      max_model_len=8192))
+    joined = " ".join(argv)
+    for flag in ("--device=/dev/dri", "--shm-size 32g", "--net=host",
+                 "--tensor-parallel-size 4", "--max-model-len 8192",
+                 "--gpu-memory-utilization 0.9", "--block-size 64",
+                 "--max-num-batched-tokens 8192"):
+        assert flag in joined, flag
+    assert "--enforce-eager" not in argv and argv[:2] == ["docker", "run"]
+
+
+def _serving_folder(folder: Path, throughput: float, ttft_ms: float) -> Path:
+    folder.mkdir()
+    point = {"batch_size": 8, "succeeded": 8, "total_throughput": throughput,
+             "ttft_p90_ms": ttft_ms, "tpot_p90_ms": 20.0, "itl_p90_ms": 21.0}
+    (folder / "serve_sweep.json").write_text(json.dumps({"meta": {}, "points": [point]}))
+    return folder
+
+
+def test_compare_judges_two_serving_runs(tmp_path: Path) -> None:
+    a = _serving_folder(tmp_path / "a", 1000.0, 100.0)
+    same = _serving_folder(tmp_path / "same", 990.0, 102.0)
+    slower = _serving_folder(tmp_path / "slower", 700.0, 180.0)
+    ok = CliRunner().invoke(main, ["compare", str(a), str(same), "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    bad = CliRunner().invoke(main, ["compare", str(a), str(slower), "--format", "json"])
+    assert bad.exit_code == 1
+    rows = {(r["subcategory"], r["size"]): r["change"]
+            for r in json.loads(bad.stdout)["metrics"]}
+    assert rows[("output throughput", "batch 8")] == "regression"
+    assert rows[("TTFT p90", "batch 8")] == "regression"

@@ -1,0 +1,136 @@
+"""multiarc-eval serve against a real vLLM server (vLLM's CPU build, a tiny Llama with
+random weights): token counts against the server's own counters, latencies against
+`vllm bench serve` on the same server, a server killed mid-sweep, a prompt over
+max_model_len, and the monitoring dashboard's metric names."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from multiarc.evaluation.serve import metrics
+
+from tests.serving import vllm_server
+
+pytestmark = [pytest.mark.serving, pytest.mark.slow]
+CLI = [sys.executable, "-m", "multiarc.evaluation"]
+DASHBOARD = Path(__file__).resolve().parents[2] / "examples/monitoring/vllm-dashboard.json"
+
+
+def _serve(url: str, out: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    proc = subprocess.run([*CLI, "serve", "--url", url, "--output", str(out), *args],
+                          capture_output=True, text=True, timeout=600)
+    runs = sorted(out.iterdir()) if out.exists() else []
+    data = json.loads((runs[-1] / "serve_sweep.json").read_text()) if runs else {}
+    return proc, data
+
+
+def test_sweep_counts_match_the_servers_counters(vllm: vllm_server.Server, tmp_path: Path) -> None:
+    proc, data = _serve(vllm.url, tmp_path, "--batch-sizes", "1,2,4", "--input-len", "96",
+                        "--output-len", "24", "--requests-per-batch", "4")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert data["server"]["endpoint"] == "completions" and data["server"]["tokenize"]
+    assert data["server"]["max_model_len"] == vllm_server.MAX_MODEL_LEN
+    assert data["server"]["enforce_eager"] is True and "--enforce-eager" in proc.stdout
+    for point in data["points"]:
+        assert point["succeeded"] == max(4, point["batch_size"]) and point["failed"] == 0
+        assert point["tokens_from"] == "usage"
+        # exact lengths: the server counted what we asked, and its counters agree with us
+        assert point["output_tokens"] == 24 * point["succeeded"]
+        assert point["input_tokens"] == 96 * point["succeeded"]
+        assert point["server_generation_tokens_total"] == point["output_tokens"]
+        assert point["server_prompt_tokens_total"] == point["input_tokens"]
+        assert point["ttft_p50_ms"] > 0 and point["tpot_p50_ms"] > 0
+    # batching is real: 4 streams give more tokens/s than 1 (wide margin on 2 shared CPUs)
+    by_batch = {p["batch_size"]: p["total_throughput"] for p in data["points"]}
+    assert by_batch[4] > 1.2 * by_batch[1]
+
+
+def _bench_figures(venv: Path, server: vllm_server.Server, concurrency: int) -> dict[str, float]:
+    proc = subprocess.run(
+        [str(venv / "bin/vllm"), "bench", "serve", "--base-url", server.url, "--model",
+         server.model, "--dataset-name", "random", "--random-input-len", "96",
+         "--random-output-len", "24", "--num-prompts", str(4 * concurrency),
+         "--max-concurrency", str(concurrency), "--ignore-eos", "--disable-tqdm"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    figures = {}
+    for key in ("Median TTFT", "Median TPOT"):
+        match = re.search(rf"{key} \(ms\):\s+([\d.]+)", proc.stdout)
+        assert match, proc.stdout[-2000:]
+        figures[key] = float(match.group(1))
+    return figures
+
+
+def test_latencies_agree_with_vllm_bench_serve(vllm: vllm_server.Server, vllm_venv: Path,
+                                               tmp_path: Path) -> None:
+    """Same server, same lengths and concurrency: the same order of magnitude (runs on 2
+    shared CPUs differ by about 30 % between themselves; benchmarks/serve_client.py
+    measures the difference properly)."""
+    theirs = _bench_figures(vllm_venv, vllm, 4)
+    proc, data = _serve(vllm.url, tmp_path, "--batch-sizes", "4", "--input-len", "96",
+                        "--output-len", "24", "--requests-per-batch", "16")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ours = data["points"][0]
+    for mine, key in (("ttft_p50_ms", "Median TTFT"), ("tpot_p50_ms", "Median TPOT")):
+        ratio = ours[mine] / theirs[key]
+        assert 1 / 3 < ratio < 3, (mine, ours[mine], key, theirs[key])
+
+
+def test_a_prompt_over_max_model_len_is_reported_clearly(vllm: vllm_server.Server,
+                                                         tmp_path: Path) -> None:
+    proc, data = _serve(vllm.url, tmp_path, "--batch-sizes", "1", "--input-len", "2100",
+                        "--output-len", "8")
+    assert proc.returncode == 1
+    assert "exceeds the server's max_model_len 2048" in proc.stdout
+    (point,) = data["points"]
+    assert point["status"] == "FAIL"
+    assert "HTTP 400" in point["reason"] and "maximum context length" in point["reason"]
+    assert "Traceback" not in proc.stderr
+
+
+def test_the_dashboard_uses_only_metrics_the_server_exports(vllm: vllm_server.Server) -> None:
+    exported = set(metrics.parse_metrics(httpx.get(vllm.url + "/metrics").text))
+    dashboard = json.loads(DASHBOARD.read_text())
+    used = {name for panel in dashboard["panels"] for target in panel["targets"]
+            for name in re.findall(r"vllm:[a-zA-Z0-9_:]+", target["expr"])}
+    assert len(dashboard["panels"]) >= 12 and used
+    assert sorted(used - exported) == []
+    assert set(metrics.GAUGES + metrics.COUNTERS) <= exported
+
+
+def test_a_server_killed_mid_sweep_is_a_fail_point_and_the_rest_is_kept(
+        vllm_venv: Path, tiny_model: Path, tmp_path: Path) -> None:
+    server = vllm_server.start(vllm_venv, tiny_model, tmp_path)
+    try:
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--url", server.url, "--output", str(tmp_path / "r"),
+             "--batch-sizes", "1,2,16,32", "--input-len", "64", "--output-len", "400",
+             "--request-timeout", "60"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        for line in proc.stdout:  # kill the server while batch 16 streams
+            if line.startswith("batch 16:"):
+                time.sleep(1.5)
+                server.kill_hard()
+                break
+        out, err = proc.communicate(timeout=300)
+    finally:
+        server.stop()
+    assert proc.returncode == 1, out + err
+    (run,) = (tmp_path / "r").iterdir()
+    data = json.loads((run / "serve_sweep.json").read_text())
+    points = {p["batch_size"]: p for p in data["points"]}
+    assert points[1]["succeeded"] == 1 and points[2]["succeeded"] == 2  # kept
+    assert points[16]["status"] == "FAIL"
+    assert points[16]["reason"].startswith("server died at batch 16: ")
+    assert re.search(r"after \d+ of 16 streams", points[16]["reason"])
+    assert points[32]["status"] == "NOT RUN" and "died at batch 16" in data["stopped"]
+    assert "Traceback" not in err
+    assert (run / "serve_sweep.csv").is_file() and (run / "report.html").is_file()
