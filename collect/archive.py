@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import socket
 import time
@@ -190,6 +191,8 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
     if options.compression not in COMPRESSORS:
         raise InputError(f"unknown compression {options.compression!r}", "use xz or zstd")
     output_dir = check_output_folder(options.output_dir)
+    if options.map_file is not None:
+        _check_map_folder(options.map_file)
     redactor = _redactor(ctx, options)
     real_host = socket.gethostname() or "localhost"
     host = redactor.token(real_host, "host") if options.redact else real_host
@@ -228,15 +231,23 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
         # First in the archive, where a reader looks (and a quick look stops reading).
         comp.close(head=[(f"{top}/summary.txt", summary, writer.mtime),
                          (f"{top}/manifest.json", manifest_bytes, writer.mtime)])
+        # the token table first: an archive whose tokens cannot be mapped back is no use
+        mapping_path = _write_mapping(redactor, options, target, top)
         final = publish(partial, target)
     except BaseException:
         with interrupts.deferred():  # a second Ctrl-C cannot cut the clean-up short
             comp.abort()
             partial.unlink(missing_ok=True)
         raise
-    mapping_path = _write_mapping(redactor, options, final, top)
     counts = {str(status): n for status, n in status_counts(results).items()}
     return ArchiveResult(final, _sha256(final), json.loads(manifest_bytes), mapping_path, counts)
+
+
+def _check_map_folder(path: Path) -> None:
+    folder = path.absolute().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+        raise InputError(f"--map {path}: cannot write into {folder}",
+                         "give a map file in an existing folder you can write to")
 
 
 def _write_mapping(redactor: Redactor, options: BuildOptions, archive: Path,

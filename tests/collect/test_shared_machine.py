@@ -242,3 +242,10 @@ def test_inspect_names_the_altered_member(archive: Path) -> None:
     proc = _run("--inspect", str(archive))
     assert proc.returncode == 1
     assert "memory/meminfo.txt: sha256 differs" in proc.stderr.splitlines()[0]
+
+
+def test_a_map_that_cannot_be_written_stops_before_anything(tmp_path: Path) -> None:
+    proc = _run("--output", str(tmp_path), "--redact", "--map", str(tmp_path / "no/m.json"),
+                "--timeout", "2")
+    assert proc.returncode == 2 and proc.stderr.startswith("error: --map ")
+    assert list(tmp_path.iterdir()) == []  # no archive whose tokens cannot be mapped back
