@@ -15,6 +15,7 @@ name without ever replacing or following what is there.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -202,9 +203,10 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
     target = output_dir / (top + COMPRESSORS[options.compression])
     partial = output_dir / (unique_name("." + target.name) + ".partial")
     started = time.monotonic()
-    comp = StreamCompressor(options.compression, partial)
-    writer = _Writer(redactor, comp, top, now.timestamp())
+    comp: StreamCompressor | None = None
     try:
+        comp = StreamCompressor(options.compression, partial)
+        writer = _Writer(redactor, comp, top, now.timestamp())
         results = _collect(ctx, options, writer, progress)
         since = bkc.last_install(ctx) if ctx.since_install else None
         rows = bkc.bkc_rows(ctx, dmesg_text(results))
@@ -236,8 +238,10 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
         final = publish(partial, target)
     except BaseException:
         with interrupts.deferred():  # a second Ctrl-C cannot cut the clean-up short
-            comp.abort()
-            partial.unlink(missing_ok=True)
+            if comp is not None:
+                comp.abort()
+            for piece in output_dir.glob(glob.escape(partial.name) + "*"):  # this run's only
+                piece.unlink(missing_ok=True)
         raise
     counts = {str(status): n for status, n in status_counts(results).items()}
     return ArchiveResult(final, _sha256(final), json.loads(manifest_bytes), mapping_path, counts)

@@ -55,10 +55,18 @@ def write_private(path: Path, data: bytes, *, replace: bool = False) -> Path:
     regular file of ours at ``path`` is replaced atomically (never a link, never another
     user's file); the name actually written is returned."""
     tmp = path.with_name(unique_name("." + path.name))
-    with open_exclusive(tmp) as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with open_exclusive(tmp) as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        return _put(tmp, path, replace)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # never a half-written or orphaned table
+        raise
+
+
+def _put(tmp: Path, path: Path, replace: bool) -> Path:
     if replace:
         try:
             st = os.lstat(path)
