@@ -2,10 +2,10 @@
 
 Server-sent events are read as bytes and split into lines by hand, so bytes that are not
 valid UTF-8 (a server that crashed mid-token) never raise: they are replaced. The times:
-TTFT is the first chunk with content, ITL the gaps between content chunks, E2E the end of
-the stream. Token counts come from the server's own ``usage`` (``stream_options``); when the
-server sends none, the content chunks are counted (one token each in vLLM) and the result
-says so.
+TTFT is the first chunk that carries a token (as ``vllm bench serve`` counts), ITL the gaps
+between such chunks, E2E the end of the stream. Token counts come from the server's own
+``usage`` (``stream_options``); when the server sends none, the token chunks are counted
+(one token each in vLLM) and the result says so.
 """
 
 from __future__ import annotations
@@ -63,14 +63,19 @@ def _message(body: bytes) -> str:
     return text.strip()[:300]
 
 
-def _content(chunk: dict[str, Any], chat: bool) -> str:
+def _is_token(chunk: dict[str, Any], chat: bool) -> bool:
+    """A chunk that carries a generated token. Its text may be empty: the server holds back
+    bytes that do not make a whole character yet (byte-level tokens), so counting only
+    chunks with text would report the first token late. Chat's first chunk, which only
+    names the role, carries no token."""
     choices = chunk.get("choices") or []
     if not choices or not isinstance(choices[0], dict):
-        return ""
-    if chat:
-        delta = choices[0].get("delta") or {}
-        return str(delta.get("content") or "") if isinstance(delta, dict) else ""
-    return str(choices[0].get("text") or "")
+        return False
+    if not chat:
+        return "text" in choices[0]
+    delta = choices[0].get("delta")
+    return isinstance(delta, dict) and "role" not in delta and (
+        "content" in delta or "reasoning_content" in delta)
 
 
 class _Stream:
@@ -96,7 +101,7 @@ class _Stream:
             self.result.transport_error = True
             return
         now = time.perf_counter()
-        if _content(chunk, self.chat):
+        if _is_token(chunk, self.chat):
             self.result.content_chunks += 1
             if self.result.ttft is None:
                 self.result.ttft = now - self.start

@@ -24,6 +24,7 @@ class Behaviour:
     error_message: str = "This model's maximum context length is 2048 tokens"
     first_delay: float = 0.0  # seconds before the first chunk (a server's prefill)
     token_delay: float = 0.0  # seconds between chunks
+    empty_text: int = 0  # the first chunks carry a token but no text yet (partial bytes)
     requests: list[dict[str, object]] = field(default_factory=list)
 
 
@@ -75,6 +76,9 @@ def _handler(b: Behaviour) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-type", "text/event-stream")
             self.send_header("connection", "close")
             self.end_headers()
+            if chat:  # the role comes first, without a token
+                role = {"choices": [{"delta": {"role": "assistant", "content": ""}}]}
+                self.wfile.write(b"data: " + json.dumps(role).encode() + b"\n\n")
             n = int(payload.get("max_tokens", 4))
             time.sleep(b.first_delay)
             for i in range(n):
@@ -85,8 +89,9 @@ def _handler(b: Behaviour) -> type[BaseHTTPRequestHandler]:
                     self.wfile.flush()
                     self.connection.close()
                     return
-                chunk = ({"choices": [{"delta": {"content": "tok"}}]} if chat
-                         else {"choices": [{"text": "tok"}]})
+                word = "" if i < b.empty_text else "tok"
+                chunk = ({"choices": [{"delta": {"content": word}}]} if chat
+                         else {"choices": [{"text": word}]})
                 line = b"data: " + json.dumps(chunk).encode() + b"\n\n"
                 if b.bad_utf8 and i == 1:
                     line = b'data: {"choices": [{"text": "\xff\xfe bad"}]}\n\n'

@@ -180,3 +180,14 @@ def test_compare_judges_two_serving_runs(tmp_path: Path) -> None:
             for r in json.loads(bad.stdout)["metrics"]}
     assert rows[("output throughput", "batch 8")] == "regression"
     assert rows[("TTFT p90", "batch 8")] == "regression"
+
+
+@pytest.mark.parametrize("chat", [False, True])
+def test_a_token_without_text_yet_still_counts_for_ttft(chat: bool) -> None:
+    """Byte-level tokens: the server holds back text until a character is whole, but the
+    token arrived; chat's role-only first chunk is no token."""
+    with serving(Behaviour(empty_text=3, token_delay=0.02)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 6, "stream": True},
+                    chat=chat)
+    assert r.ok and r.content_chunks == 6 and len(r.itl) == 5
+    assert r.ttft is not None and r.ttft < 0.02  # the first chunk, not the first text
