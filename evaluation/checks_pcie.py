@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from multiarc.evaluation.model import CheckResult, Status
 
-from .facts import IDLE_LINK_GTS, Facts, _gpu_details, _gts
+from .facts import IDLE_LINK_GTS, Facts, _gpu_details, _gts, gpu_model
 
 
 def _fact_of(source: str) -> str:
