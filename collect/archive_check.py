@@ -66,36 +66,49 @@ def _tar_stream(path: Path) -> Iterator[IO[bytes]]:
             proc.wait()
 
 
+HEAD_LIMIT = 64 * 2**20  # summary.txt and manifest.json are never this big
+HEAD_MEMBERS = 16  # they are the first two members: after this many, it is not our archive
+
+
 def _head(tar: tarfile.TarFile) -> tuple[str | None, dict[str, Any] | None, dict[str, str]]:
     """summary.txt, manifest.json and the sha256 of every file member read so far."""
     summary, manifest, seen = None, None, {}
-    for member in tar:
+    for count, member in enumerate(tar):
+        if count >= HEAD_MEMBERS:
+            break
+        if not member.isfile():
+            continue
         base = member.name.rsplit("/", 1)[-1]
-        if member.isfile():
-            fh = tar.extractfile(member)
-            data = fh.read() if fh else b""
-            seen[member.name.split("/", 1)[-1]] = hashlib.sha256(data).hexdigest()
-        if member.isfile() and base in ("summary.txt", "manifest.json"):
-            if base == "summary.txt":
-                summary = data.decode(errors="replace")
-            else:
-                loaded = json.loads(data)
-                manifest = loaded if isinstance(loaded, dict) else None
+        name = member.name.split("/", 1)[-1]
+        if base not in ("summary.txt", "manifest.json") or member.size > HEAD_LIMIT:
+            seen[name] = _digest(tar, member)
+            continue
+        fh = tar.extractfile(member)
+        data = fh.read() if fh else b""
+        seen[name] = hashlib.sha256(data).hexdigest()
+        if base == "summary.txt":
+            summary = data.decode(errors="replace")
+        else:
+            loaded = json.loads(data)
+            manifest = loaded if isinstance(loaded, dict) else None
         if summary is not None and manifest is not None:
             break
     return summary, manifest, seen
 
 
-def _expected(manifest: dict[str, Any]) -> dict[str, str]:
-    """member name (below the top folder) -> sha256, stderr files included."""
-    wanted: dict[str, str] = {}
+def _expected(manifest: dict[str, Any]) -> dict[str, tuple[str, int | None]]:
+    """member name (below the top folder) -> (sha256, bytes), stderr files included."""
+    wanted: dict[str, tuple[str, int | None]] = {}
     for entry in manifest.get("files") or []:
         if not isinstance(entry, dict):
             continue
         if isinstance(entry.get("sha256"), str):
-            wanted[str(entry["name"])] = entry["sha256"]
+            size = entry.get("bytes")
+            wanted[str(entry["name"])] = (entry["sha256"], size if isinstance(size, int) else None)
         if isinstance(entry.get("stderr_sha256"), str):
-            wanted[str(entry["name"]) + ".stderr"] = entry["stderr_sha256"]
+            size = entry.get("stderr_bytes")
+            wanted[str(entry["name"]) + ".stderr"] = (
+                entry["stderr_sha256"], size if isinstance(size, int) else None)
     return wanted
 
 
@@ -130,27 +143,49 @@ def _looks_compressed(path: Path) -> bool:
     return magic.startswith(b"\x28\xb5\x2f\xfd") or magic == b"\xfd7zXZ\x00"
 
 
-def _members(tar: tarfile.TarFile, seen: dict[str, str]) -> Iterator[tuple[str, str]]:
-    """(name below the top folder, sha256) of every file member, in archive order."""
-    yield from seen.items()
-    while (member := tar.next()) is not None:
-        if member.isfile():
-            fh = tar.extractfile(member)
-            data = fh.read() if fh else b""
-            yield member.name.split("/", 1)[-1], hashlib.sha256(data).hexdigest()
+def _digest(tar: tarfile.TarFile, member: tarfile.TarInfo) -> str:
+    digest = hashlib.sha256()
+    fh = tar.extractfile(member)
+    if fh is not None:
+        for block in iter(lambda: fh.read(2**20), b""):  # never a whole member in memory
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _verify(tar: tarfile.TarFile, check: ArchiveCheck, seen: dict[str, str]) -> None:
+    """Every member against the manifest, in archive order; it stops at the first bad one
+    before reading its data when its name or size already gives it away (a bomb or a
+    planted member costs nothing to refuse)."""
     wanted = _expected(check.manifest)
-    for name, digest in _members(tar, seen):
-        if name in ("summary.txt", "manifest.json"):
-            continue  # not listed in the manifest: the manifest cannot hold its own sha256
-        expected = wanted.pop(name, None)
-        if expected is None:
+    for name, digest in seen.items():
+        if name not in ("summary.txt", "manifest.json") and not _match(check, wanted, name,
+                                                                        digest):
+            return
+    while (member := tar.next()) is not None:
+        if not member.isfile():
+            continue
+        name = member.name.split("/", 1)[-1]
+        if name not in wanted:
             check.problems.append(f"{name}: not listed in manifest.json")
-        elif digest != expected:
-            check.problems.append(f"{name}: sha256 differs from manifest.json")
-        else:
-            check.checked += 1
+            return
+        size = wanted[name][1]
+        if size is not None and member.size != size:
+            check.problems.append(f"{name}: {member.size} bytes, manifest.json says {size}")
+            return
+        if not _match(check, wanted, name, _digest(tar, member)):
+            return
     for name in sorted(wanted):
         check.problems.append(f"{name}: listed in manifest.json but missing from the archive")
+
+
+def _match(check: ArchiveCheck, wanted: dict[str, tuple[str, int | None]], name: str,
+           digest: str) -> bool:
+    expected = wanted.pop(name, None)
+    if expected is None:
+        check.problems.append(f"{name}: not listed in manifest.json")
+        return False
+    if digest != expected[0]:
+        check.problems.append(f"{name}: sha256 differs from manifest.json")
+        return False
+    check.checked += 1
+    return True

@@ -228,10 +228,14 @@ def test_inspect_of_a_cut_off_archive_is_exit_1(archive: Path, keep: float) -> N
     assert "Traceback" not in proc.stderr
 
 
-def test_inspect_names_the_altered_member(archive: Path) -> None:
+@pytest.mark.parametrize(("change", "said"), [
+    (lambda data: b"X" + data[1:], "sha256 differs"),  # same size, other bytes
+    (lambda data: data + b"tampered\n", "bytes, manifest.json says"),  # grown: no read
+])
+def test_inspect_names_the_altered_member(archive: Path, change: object, said: str) -> None:
     members = extract_all(archive)
     victim = next(n for n in members if n.endswith("memory/meminfo.txt"))
-    members[victim] = members[victim] + b"tampered\n"
+    members[victim] = change(members[victim])  # type: ignore[operator]
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
         for name, data in members.items():
@@ -241,11 +245,5 @@ def test_inspect_names_the_altered_member(archive: Path) -> None:
     archive.write_bytes(lzma.compress(raw.getvalue()))
     proc = _run("--inspect", str(archive))
     assert proc.returncode == 1
-    assert "memory/meminfo.txt: sha256 differs" in proc.stderr.splitlines()[0]
-
-
-def test_a_map_that_cannot_be_written_stops_before_anything(tmp_path: Path) -> None:
-    proc = _run("--output", str(tmp_path), "--redact", "--map", str(tmp_path / "no/m.json"),
-                "--timeout", "2")
-    assert proc.returncode == 2 and proc.stderr.startswith("error: --map ")
-    assert list(tmp_path.iterdir()) == []  # no archive whose tokens cannot be mapped back
+    first = proc.stderr.splitlines()[0]
+    assert "memory/meminfo.txt: " in first and said in first
