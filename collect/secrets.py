@@ -78,12 +78,19 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
     ("bearer-token", re.compile(r"\bBearer[ \t]+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE)),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{10,}"
+                           r"|https://discord(?:app)?\.com/api/webhooks/[A-Za-z0-9/_-]{10,}")),
+    ("api-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b")),
+    # command lines: curl -u user:pass, --proxy-user u:p, sshpass -p secret
+    ("credentials", re.compile(r"(?<=\s)(?:-u|--user|--proxy-user|-U)[ \t=]+[^\s:'\"]+:[^\s'\"]+"
+                               r"|\bsshpass[ \t]+-p[ \t]*\S+")),
 )
 # Lower-cased substrings one of which every secret above contains: the prefilter.
 TELLTALES = (
     "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
     "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
-    "private key", "pass", "secret", "token", "key", "auth", "credential",
+    "private key", "pass", "secret", "token", "key", "auth", "credential", "hooks.slack",
+    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U",
 )  # fmt: skip
 _TELLTALES = tuple(t.encode() for t in TELLTALES)
 _TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
