@@ -8,6 +8,7 @@ import os
 import tarfile
 import textwrap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,20 @@ def extract_all(archive: Path) -> dict[str, bytes]:
         data = lzma.decompress(archive.read_bytes())
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         return {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+
+
+@contextmanager
+def shared_folder(prefix: str, mode: int) -> Iterator[Path]:
+    """A folder other users can write to (pytest's tmp_path is private to root)."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(mode)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def by_name(manifest: dict) -> dict[str, dict]:

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.collect.conftest import extract_all
+from tests.collect.conftest import extract_all, shared_folder
 
 CLI = [sys.executable, "-m", "multiarc.collect"]
 NOBODY = 65534
@@ -57,10 +56,8 @@ def _alive(pid: int) -> bool:
 @pytest.fixture
 def sticky_tmp() -> Iterator[Path]:
     """A world-writable sticky folder, like /tmp (pytest's tmp_path is private)."""
-    folder = Path(tempfile.mkdtemp(prefix="multiarc-shared-"))
-    folder.chmod(0o1777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    with shared_folder("multiarc-shared-", 0o1777) as folder:
+        yield folder
 
 
 def _nobody(argv: list[str]) -> list[str]:

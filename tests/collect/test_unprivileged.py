@@ -9,13 +9,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.collect.conftest import by_name, extract_all
+from tests.collect.conftest import by_name, extract_all, shared_folder
 
 NOBODY = 65534
 CLI = [sys.executable, "-c", "from multiarc.collect.cli import main; main()"]
@@ -34,10 +33,8 @@ def _as_nobody(argv: list[str]) -> list[str]:
 @pytest.fixture
 def shared_out() -> Iterator[Path]:
     """An output folder nobody can write to (pytest's tmp_path is private to root)."""
-    folder = Path(tempfile.mkdtemp(prefix="multiarc-unpriv-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
+    with shared_folder("multiarc-unpriv-", 0o777) as folder:
+        yield folder
 
 
 def test_unprivileged_run_collects_what_it_can(shared_out: Path) -> None:
