@@ -91,7 +91,11 @@ def headroom() -> None:
 
 
 def _prompts(batch: int) -> int:
-    return max(batch, 8)
+    """One burst of ``batch`` requests on both sides: the sweep's batch semantics (B sent at
+    once). vllm bench's --max-concurrency with more prompts than that refills as requests
+    end, which staggers the prefills and lowers TTFT: another workload, not another
+    client."""
+    return batch
 
 
 def _bench(venv: Path, server: vllm_server.Server, batch: int, inp: int, out: int) -> dict:
@@ -121,7 +125,8 @@ def _ours(server: vllm_server.Server, batch: int, inp: int, out: int, work: Path
 
 def agreement(batches: list[int], repeat: int) -> None:
     """Alternating runs (theirs, ours, theirs, ...), the median of each side's medians:
-    on 2 shared CPUs single runs differ by about 30 % among themselves."""
+    on 2 shared CPUs single runs differ by about 30 % among themselves, and now and then a
+    run is several times slower (another process takes the CPUs), so several are needed."""
     venv = vllm_server.vllm_venv()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -154,7 +159,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("a", "b", "c"))
     parser.add_argument("--batches", default="1,4,16,64")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if args.only in (None, "a"):
         overhead()
