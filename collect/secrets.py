@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 # scheme://[user[:password]]@host : greedy up to the last "@" before the host
@@ -94,7 +95,6 @@ TELLTALES = (
 )  # fmt: skip
 _TELLTALES = tuple(t.encode() for t in TELLTALES)
 _TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
-_TELLTALE_LOWER = re.compile("|".join(map(re.escape, TELLTALES)))  # on lowered text: 10x faster
 _BIG = 4096  # a text this long is scrubbed only on the lines that need it
 # Placeholders that are not secrets (a value "<redacted:..>" from an earlier pass too).
 _NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-)$",
@@ -140,17 +140,7 @@ def scrub(text: str, where: str, findings: Findings) -> str:
         return _scrub_all(text, where, findings)
     if "PRIVATE KEY" in text:
         text = _scrub_keys(text, where, findings)
-    spans = []  # (start, end) of each line holding a telltale
-    pos = 0
-    lowered = text.lower()
-    search_in, telltale = ((lowered, _TELLTALE_LOWER) if len(lowered) == len(text)
-                           else (text, _TELLTALE_ANYCASE))  # lower() kept every offset
-    while (m := telltale.search(search_in, pos)) is not None:
-        start = text.rfind("\n", 0, m.start()) + 1
-        end = text.find("\n", m.end())
-        end = len(text) if end < 0 else end
-        spans.append((start, end))
-        pos = end + 1
+    spans = _telltale_lines(text)
     if not spans:
         return text
     found = Findings()
@@ -165,6 +155,35 @@ def scrub(text: str, where: str, findings: Findings) -> str:
     for (file, kind), n in found.counts.items():
         findings.add(file, kind, n)
     return "".join(parts)
+
+
+def _telltale_lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line holding a telltale, in order: one ``str.find`` scan per
+    telltale over the lowered text (a regex alternation of them is ten times slower)."""
+    if not text.isascii():  # offsets of bytes and characters differ: the regex way
+        return _lines_of(text, (m.start() for m in _TELLTALE_ANYCASE.finditer(text)))
+    lowered = text.encode("ascii").lower()  # bytes.find is much faster than str.find
+    hits: list[int] = []
+    for telltale in _TELLTALES:
+        i = lowered.find(telltale)
+        while i >= 0:
+            hits.append(i)
+            end = lowered.find(b"\n", i)
+            if end < 0:
+                break
+            i = lowered.find(telltale, end)
+    return _lines_of(text, sorted(hits))
+
+
+def _lines_of(text: str, hits: Iterable[int]) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    for hit in hits:
+        if spans and hit <= spans[-1][1]:
+            continue
+        start = text.rfind("\n", 0, hit) + 1
+        end = text.find("\n", hit)
+        spans.append((start, len(text) if end < 0 else end))
+    return spans
 
 
 def _scrub_keys(text: str, where: str, findings: Findings) -> str:
