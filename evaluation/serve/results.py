@@ -38,6 +38,9 @@ def point_row(p: Point) -> dict[str, Any]:
     server = p.server.as_dict()
     for column in SERVER_COLUMNS:
         row[f"server_{column}"] = server.get(column)
+    for column, per_gpu in p.gpus.peaks.items():
+        name = column.split(" (")[0].lower().replace(" ", "_")
+        row[f"gpu_max_{name}"] = max(per_gpu.values()) if per_gpu else None
     return row
 
 
@@ -55,15 +58,17 @@ def to_dict(sweep: Sweep, meta: dict[str, Any]) -> dict[str, Any]:
                                                       "goodput": best.goodput},
         "points": [point_row(p) | {"failure_reasons": p.figures.reasons,
                                    "slo_broken": p.slo_broken,
-                                   "tokens_from": p.figures.tokens_from}
+                                   "tokens_from": p.figures.tokens_from,
+                                   "gpu_telemetry": p.gpus.as_dict()}
                    for p in sweep.points],
     }
 
 
 def write_csv(path: Path, sweep: Sweep) -> None:
     rows = [point_row(p) for p in sweep.points]
+    columns = list(dict.fromkeys(c for row in rows for c in row)) or list(ORIGINAL_COLUMNS)
     with open(path, "w", newline="") as out:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ORIGINAL_COLUMNS)
+        writer = csv.DictWriter(out, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
 

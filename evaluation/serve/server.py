@@ -37,6 +37,7 @@ class ServerInfo:
     enforce_eager: bool | None = None
     prefix_caching: bool | None = None
     warnings: list[str] = field(default_factory=list)
+    local: bool = False  # served from this machine: its GPUs' telemetry can be read here
 
     @property
     def path(self) -> str:
@@ -47,13 +48,20 @@ class ServerInfo:
                 "endpoint": self.endpoint, "endpoint_note": self.endpoint_note,
                 "tokenize": self.tokenize, "version": self.version, "args": self.args,
                 "enforce_eager": self.enforce_eager, "prefix_caching": self.prefix_caching,
-                "warnings": self.warnings}
+                "warnings": self.warnings, "local": self.local}
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
+
+
+def is_local(url: str) -> bool:
+    return urlsplit(url).hostname in LOOPBACK
 
 
 def _local_command_line(url: str) -> list[str] | None:
     """The command line of the local process listening on the URL's port, if any."""
     parts = urlsplit(url)
-    if parts.hostname not in ("127.0.0.1", "localhost", "::1", "0.0.0.0"):
+    if not is_local(url):
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -123,7 +131,8 @@ async def _has_tokenize(client: httpx.AsyncClient, model: str) -> bool:
 async def probe(client: httpx.AsyncClient, opts: ServeOptions) -> ServerInfo:
     model, limit = await _models(client, opts)
     endpoint, note = await _endpoint(client, opts, model)
-    info = ServerInfo(model, limit, endpoint, note, await _has_tokenize(client, model))
+    info = ServerInfo(model, limit, endpoint, note, await _has_tokenize(client, model),
+                      local=is_local(opts.url))
     try:
         version = await client.get("/version", timeout=5.0)
         info.version = version.json().get("version") if version.status_code == 200 else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from multiarc.evaluation.serve import metrics, prompts
+from multiarc.evaluation.serve import metrics, prompts, telemetry
 from multiarc.evaluation.serve.client import RequestResult, stream_request
 from multiarc.evaluation.serve.options import ServeOptions
 from multiarc.evaluation.serve.server import ServerInfo
@@ -33,6 +33,7 @@ class Point:
     requests: list[RequestResult] = field(default_factory=list)
     figures: PointFigures = field(default_factory=PointFigures)
     server: metrics.MetricsSummary = field(default_factory=metrics.MetricsSummary)
+    gpus: telemetry.GpuTelemetry = field(default_factory=telemetry.GpuTelemetry)
     slo_broken: list[str] | None = None  # None: no SLO asked
     goodput: float | None = None  # output tokens/s of the requests within the SLO
     reference: float | None = None  # reference tokens/s for this batch
@@ -70,6 +71,8 @@ async def _run_point(client: httpx.AsyncClient, info: ServerInfo, opts: ServeOpt
     rounds = max(1, math.ceil((opts.requests_per_batch or point.batch) / point.batch))
     watcher = metrics.Watcher(client)
     await watcher.start()
+    dump = telemetry.DumpWatcher(info.local)
+    await dump.start()
     start = time.perf_counter()
     try:
         for r in range(rounds):
@@ -91,6 +94,7 @@ async def _run_point(client: httpx.AsyncClient, info: ServerInfo, opts: ServeOpt
     finally:
         point.wall_s = time.perf_counter() - start
         point.server = await watcher.stop()
+        point.gpus = await dump.stop()
     point.figures = figures(point.requests, point.wall_s, point.batch)
 
 

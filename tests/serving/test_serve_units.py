@@ -191,3 +191,26 @@ def test_a_token_without_text_yet_still_counts_for_ttft(chat: bool) -> None:
                     chat=chat)
     assert r.ok and r.content_chunks == 6 and len(r.itl) == 5
     assert r.ttft is not None and r.ttft < 0.02  # the first chunk, not the first text
+
+
+def test_gpu_telemetry_from_xpu_smi_dump_on_the_serving_node(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A local server and xpu-smi on PATH (here replaying the b60x4 recording's dump):
+    each point records every GPU's peak power, utilisation and memory."""
+    dump = Path(__file__).resolve().parents[1] / "recordings/b60x4/outputs/xpu-smi-dump.txt"
+    tool = tmp_path / "bin" / "xpu-smi"
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\ncat '{dump}'\nexec sleep 30\n")
+    tool.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tool.parent}:{__import__('os').environ['PATH']}")
+    with serving(Behaviour(token_delay=0.01)) as url:
+        result = CliRunner().invoke(main, ["serve", "--url", url, "--batch-sizes", "2",
+                                           "--input-len", "8", "--output-len", "4",
+                                           "--output", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "r").iterdir()
+    point = json.loads((run / "serve_sweep.json").read_text())["points"][0]
+    gpus = point["gpu_telemetry"]
+    assert gpus["available"] and set(gpus["max"]["GPU Power (W)"]) == {"0", "1", "2", "3"}
+    assert point["gpu_max_gpu_power"] == pytest.approx(33.3)
+    assert "gpu_max_gpu_power" in (run / "serve_sweep.csv").read_text().splitlines()[0]
