@@ -8,12 +8,15 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 import httpx
 from multiarc.evaluation.run_writer import RUN_NAME_FORMAT, check_output_folder
 from multiarc.evaluation.serve import options as opt
 from multiarc.evaluation.serve import reference, results, server, sweep
+from multiarc.evaluation.serve.launch import IMAGE, LaunchOptions
+from multiarc.evaluation.serve.launched import launched
 from rich.console import Console
 
 from multiarc.errors import InputError, reports_errors
@@ -23,6 +26,8 @@ Examples:
   multiarc-eval serve --url http://127.0.0.1:8000 --powers-of-2 --max-batch 256
   multiarc-eval serve --batch-sizes 1,8,32 --input-len 1024 --output-len 512 \\
       --slo ttft_p90=2s,tpot_p90=100ms --reference serve_reference.csv
+  multiarc-eval serve --launch docker --launch-model /llm/models/Qwen3-8B \\
+      --tensor-parallel 4 --max-model-len 8192 --powers-of-2 --max-batch 64
 
 \b
 Each batch size B sends B concurrent streaming requests (more rounds with
@@ -128,6 +133,18 @@ async def _run(opts: opt.ServeOptions, console: Console, folder: Path) -> int:
               help="Seconds to wait for a dead server to come back (0: stop the sweep).")
 @click.option("--request-timeout", type=click.FloatRange(1), default=600.0, show_default=True,
               help="Seconds without a byte before a stream counts as failed.")
+@click.option("--launch", type=click.Choice(("docker",)), default=None,
+              help="Start Intel's vLLM image first (no --enforce-eager, the seed's batching "
+              "flags), wait until it serves, stop it afterwards.")
+@click.option("--launch-model", default=None, metavar="PATH",
+              help="With --launch: the model inside the container (under /llm/models).")
+@click.option("--tensor-parallel", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="With --launch: GPUs per model (--tensor-parallel-size).")
+@click.option("--max-model-len", type=click.IntRange(16), default=8192, show_default=True,
+              help="With --launch: vLLM's --max-model-len.")
+@click.option("--image", default=None, help="With --launch: the image (default Intel's).")
+@click.option("--launch-timeout", type=click.FloatRange(1), default=1800.0, show_default=True,
+              help="With --launch: seconds to wait for the model to load.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path),
               default=Path("results"), show_default=True)
 @reports_errors
@@ -146,15 +163,33 @@ def serve(**kw: Any) -> None:
         reference=kw["reference"], slo=opt.parse_slo(kw["slo"]),
         tolerance=kw["tolerance"] / 100.0, wait_restart=kw["wait_restart"],
         request_timeout=kw["request_timeout"], output=kw["output"])
+    launch_opts = _launch_options(kw, options)
     folder = _folder(options.output)
     console = Console(highlight=False, soft_wrap=True)
     try:
-        code = asyncio.run(_run(options, console, folder))
+        if launch_opts is None:
+            code = asyncio.run(_run(options, console, folder))
+        else:
+            with launched(launch_opts, options.url, kw["launch_timeout"], console.print):
+                code = asyncio.run(_run(options, console, folder))
     except BaseException:
         if not any(folder.iterdir()):
             folder.rmdir()  # nothing measured: no empty run folder left behind
         raise
     sys.exit(code)
+
+
+def _launch_options(kw: dict[str, Any], options: opt.ServeOptions) -> LaunchOptions | None:
+    if kw["launch"] is None:
+        if kw["launch_model"]:
+            raise click.UsageError("--launch-model needs --launch docker")
+        return None
+    if not kw["launch_model"]:
+        raise click.UsageError("--launch docker needs --launch-model PATH")
+    port = urlsplit(options.url).port or 8000
+    return LaunchOptions(kw["launch_model"], tensor_parallel=kw["tensor_parallel"],
+                         max_model_len=kw["max_model_len"], port=port,
+                         image=kw["image"] or IMAGE)
 
 
 COMMANDS = [serve]

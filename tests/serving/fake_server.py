@@ -118,3 +118,16 @@ def serving(behaviour: Behaviour) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def serve_on(port: int) -> None:
+    """Serve on 127.0.0.1:PORT until killed (the fake `docker run` of the launch test)."""
+    ThreadingHTTPServer.request_queue_size = 1024
+    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(Behaviour()))
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    import sys
+
+    serve_on(int(sys.argv[1]))

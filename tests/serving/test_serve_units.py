@@ -214,3 +214,48 @@ def test_gpu_telemetry_from_xpu_smi_dump_on_the_serving_node(
     assert gpus["available"] and set(gpus["max"]["GPU Power (W)"]) == {"0", "1", "2", "3"}
     assert point["gpu_max_gpu_power"] == pytest.approx(33.3)
     assert "gpu_max_gpu_power" in (run / "serve_sweep.csv").read_text().splitlines()[0]
+
+
+def test_launch_docker_starts_waits_sweeps_and_stops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stand-in `docker` (no container engine here) that serves the fake server on the
+    asked port: the launch runs the command built in launch.py, waits for /v1/models,
+    sweeps, and stops the container even so."""
+    import os
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    calls = tmp_path / "docker-calls"
+    root = Path(__file__).resolve().parents[2]
+    docker = tmp_path / "bin" / "docker"
+    docker.parent.mkdir()
+    docker.write_text(f"""#!/bin/sh
+echo "$@" >> '{calls}'
+case "$1" in
+  run) cd '{root}' && '{sys.executable}' -m tests.serving.fake_server {port} \\
+          >/dev/null 2>&1 &
+       echo $! > '{tmp_path}/pid'; echo 0123456789ab ;;
+  stop) kill "$(cat '{tmp_path}/pid')" ;;
+esac
+""")
+    docker.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{docker.parent}:{os.environ['PATH']}")
+    result = CliRunner().invoke(main, [
+        "serve", "--launch", "docker", "--launch-model", "/llm/models/m", "--tensor-parallel",
+        "2", "--url", f"http://127.0.0.1:{port}", "--batch-sizes", "1", "--input-len", "8",
+        "--output-len", "2", "--output", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    run_line, stop_line = calls.read_text().splitlines()
+    assert run_line.startswith("run ") and f"--port {port}" in run_line
+    assert "--tensor-parallel-size 2" in run_line and "/llm/models/m" in run_line
+    assert stop_line == "stop multiarc-vllm" and "the server is ready" in result.output
+
+
+def test_launch_without_docker_is_exit_3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    result = CliRunner().invoke(main, ["serve", "--launch", "docker", "--launch-model", "m",
+                                       "--output", str(tmp_path / "r")])
+    assert result.exit_code == 3 and "docker is not installed" in result.stderr
