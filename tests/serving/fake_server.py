@@ -120,14 +120,16 @@ def serving(behaviour: Behaviour) -> Iterator[str]:
         server.server_close()
 
 
-def serve_on(port: int) -> None:
-    """Serve on 127.0.0.1:PORT until killed (the fake `docker run` of the launch test)."""
+def serve_on(port: int, token_delay: float = 0.0) -> None:
+    """Serve on 127.0.0.1:PORT until killed (a stand-in server in its own process)."""
     ThreadingHTTPServer.request_queue_size = 1024
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(Behaviour()))
+    ThreadingHTTPServer.allow_reuse_address = True
+    server = ThreadingHTTPServer(("127.0.0.1", port),
+                                 _handler(Behaviour(token_delay=token_delay)))
     server.serve_forever()
 
 
 if __name__ == "__main__":
     import sys
 
-    serve_on(int(sys.argv[1]))
+    serve_on(int(sys.argv[1]), float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)

@@ -259,3 +259,58 @@ def test_launch_without_docker_is_exit_3(tmp_path: Path, monkeypatch: pytest.Mon
     result = CliRunner().invoke(main, ["serve", "--launch", "docker", "--launch-model", "m",
                                        "--output", str(tmp_path / "r")])
     assert result.exit_code == 3 and "docker is not installed" in result.stderr
+
+
+def test_wait_restart_goes_on_when_the_server_comes_back(tmp_path: Path) -> None:
+    """The server dies during batch 1 and is back two seconds later: batch 1 is FAIL with
+    the reason, and with --wait-restart the sweep goes on with batch 2."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[2]
+
+    def server() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.serving.fake_server", str(port),
+                                 "0.05"], cwd=root)
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5)
+                return proc
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise AssertionError("the stand-in server did not start")
+
+    first = server()
+    cli = subprocess.Popen([sys.executable, "-m", "multiarc.evaluation", "serve", "--url",
+                            f"http://127.0.0.1:{port}", "--batch-sizes", "1,2", "--input-len",
+                            "8", "--output-len", "40", "--wait-restart", "30", "--output",
+                            str(tmp_path)], cwd=root, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    second = None
+    try:
+        assert cli.stdout is not None
+        for line in cli.stdout:
+            if line.startswith("batch 1:"):
+                time.sleep(0.5)
+                first.kill()
+                first.wait()
+                time.sleep(2)
+                second = server()
+                break
+        out, err = cli.communicate(timeout=120)
+    finally:
+        for proc in (first, second):
+            if proc is not None:
+                proc.kill()
+                proc.wait()
+    assert cli.returncode == 1, out + err
+    (run,) = tmp_path.iterdir()
+    data = json.loads((run / "serve_sweep.json").read_text())
+    one, two = data["points"]
+    assert one["status"] == "FAIL" and one["reason"].startswith("server died at batch 1: ")
+    assert two["succeeded"] == 2 and two["status"] != "FAIL" and data["stopped"] is None
