@@ -35,6 +35,7 @@ The tree (Intel's offline installer layout):
   README.md
   kernel/*.deb                 the validated kernel (linux-image-<release> ...)  required
   firmware/*.bin.zst           GuC/HuC firmware for /lib/firmware/xe             required
+  firmware/<dir>/*.bin*        or folders mirroring /lib/firmware (xe/, i915/)
   base/*.deb, base/docker/*.deb
   gfxdrv/{base,gpgpu,video,graphics}/*.deb      (gpgpu required)
   oneapi/intel-oneapi-base-toolkit-<ver>_offline.sh
@@ -178,7 +179,7 @@ What is checked, in one streamed read (nothing is extracted):
     no device or FIFO;
   - with manifest.json: every listed file is there with its size and sha256, nothing
     unlisted is there, VERSION agrees with the manifest;
-  - the layout: VERSION, kernel/*.deb, firmware/*.bin.zst, gfxdrv/gpgpu/*.deb are
+  - the layout: VERSION, kernel/*.deb, firmware blobs, gfxdrv/gpgpu/*.deb are
     required (missing optional parts are notes); every .deb is a Debian archive.
 
 \b

@@ -63,17 +63,20 @@ class LayoutRule:
     pattern: str
     required: bool
     what: str
+    below: bool = False  # also in folders below `where`
 
     def matches(self, relpath: str) -> bool:
         parent, _, name = relpath.rpartition("/")
-        return parent == self.where and PurePosixPath(name).match(self.pattern)
+        inside = parent == self.where or (self.below and parent.startswith(self.where + "/"))
+        return inside and PurePosixPath(name).match(self.pattern)
 
 
 # Missing `required` parts make a bundle unusable (exit 2); missing optional ones are notes.
 LAYOUT: tuple[LayoutRule, ...] = (
     LayoutRule("", VERSION_FILE, True, "the bundle version"),
     LayoutRule("kernel", "*.deb", True, "the validated kernel packages"),
-    LayoutRule("firmware", "*.bin.zst", True, "the GuC/HuC firmware blobs"),
+    # Intel's firmware/*.bin.zst (xe's), or folders mirroring /lib/firmware (xe/, i915/)
+    LayoutRule("firmware", "*.bin*", True, "the GuC/HuC firmware blobs", below=True),
     LayoutRule("gfxdrv/gpgpu", "*.deb", True, "the compute runtime packages"),
     LayoutRule("base", "*.deb", False, "the base packages"),
     LayoutRule("base/docker", "*.deb", False, "the docker packages"),

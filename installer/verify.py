@@ -10,7 +10,7 @@ PASS/FAIL/SKIP table and exit 1 on any FAIL.
 
 from __future__ import annotations
 
-import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from multiarc.collection import COLLECTION_ROOT
 from multiarc.installer import verify_checks
 from multiarc.installer.node_record import NodeRecord
 from rich.table import Table
@@ -112,14 +113,12 @@ def expectations(
         for item in sorted(p for p in l0_src.iterdir() if p.is_file()):
             tools.append({"name": item.name, "path": str(paths.LEVEL_ZERO_TESTS_DIR / item.name)})
     firmware = [
-        {"name": blob.name, "sha256": _sha256(blob)}
-        for blob in sorted((bundle_dir / "firmware").glob("*"))
-        if blob.is_file()
+        {"name": blob["dest"], "sha256": blob["sha256"]} for blob in bundle_firmware(bundle_dir)
     ]
     return {
         "bundle_version": records[0].bundle_version if records else None,
         "target_kernel": target_kernel,
-        "firmware_dir": str(paths.FIRMWARE_XE_DIR),
+        "firmware_root": str(paths.FIRMWARE_ROOT),
         "firmware": firmware,
         "packages": packages,
         "tools": tools,
@@ -130,12 +129,20 @@ def expectations(
     }
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def bundle_firmware(bundle_dir: Path) -> list[dict[str, str]]:
+    """The bundle's firmware blobs with where they are installed (dest under /lib/firmware)
+    and their sha256: the collection's bundle index module decides both, for the firmware
+    role and for these checks alike (one place of the rule)."""
+    module_file = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_bundle_index.py"
+    spec = importlib.util.spec_from_file_location("multiarc_bundle_index", module_file)
+    if spec is None or spec.loader is None:
+        raise EnvironmentNotReady(
+            f"{module_file} cannot be loaded", "reinstall multiarc (the collection is missing)"
+        )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    found: list[dict[str, str]] = module.firmware_files(str(bundle_dir))
+    return found
 
 
 def parse_skip_checks(value: str | None) -> list[str]:

@@ -13,7 +13,7 @@ REFERENCE_CSV = MULTIARC_HOME / "results" / "reference_perf.csv"
 ONEAPI_ROOT = Path("/opt/intel/oneapi")
 ONEAPI_SETVARS = ONEAPI_ROOT / "setvars.sh"
 CCL_BENCHMARK = Path("/usr/bin/1ccl_benchmark")
-FIRMWARE_XE_DIR = Path("/lib/firmware/xe")
+FIRMWARE_ROOT = Path("/lib/firmware")  # blobs under xe/ and i915/ (firmware role)
 
 # Installer state.
 STATE_DIR = Path(os.environ.get("MULTIARC_STATE_DIR", "/var/lib/multiarc"))

@@ -107,7 +107,7 @@ def test_grub_cmdline(host: Any, record_property: Any) -> None:
 
 @pytest.mark.parametrize("blob", EXPECT.get("firmware", []), ids=lambda b: b["name"])
 def test_firmware(host: Any, record_property: Any, blob: dict[str, str]) -> None:
-    path = f"{EXPECT['firmware_dir']}/{blob['name']}"
+    path = f"{EXPECT['firmware_root']}/{blob['name']}"
     _begin(host, record_property, "firmware", path)
     installed = host.file(path)
     assert installed.exists, f"{path} is missing"

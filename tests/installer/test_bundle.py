@@ -468,7 +468,7 @@ def test_create_refuses_bad_trees(bundle_tree_copy: Path, tmp_path: Path) -> Non
         create_bundle(bundle_tree_copy, tmp_path / "a.tar.xz")
     (bundle_tree_copy / "base" / "link.deb").unlink()
     shutil.rmtree(bundle_tree_copy / "firmware")
-    with pytest.raises(InputError, match=r"missing firmware/\*.bin.zst"):
+    with pytest.raises(InputError, match=r"missing firmware/\*.bin\*"):
         create_bundle(bundle_tree_copy, tmp_path / "a.tar.xz")
     assert not list(tmp_path.glob("a.tar.xz*"))
 

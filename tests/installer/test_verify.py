@@ -56,6 +56,8 @@ def bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     (root / "firmware").mkdir()
     (root / "firmware" / "bmg_guc_70.bin.zst").write_bytes(b"guc blob")
+    (root / "firmware" / "i915").mkdir()
+    (root / "firmware" / "i915" / "bmg_dmc.bin").write_bytes(b"dmc blob")
     (root / "tools" / "level-zero-tests").mkdir()
     (root / "tools" / "level-zero-tests" / "ze_peer").write_text("#!/bin/sh\n")
     return root
@@ -76,8 +78,11 @@ def test_expectations_come_from_the_bundle(bundle_dir: Path) -> None:
     }
     assert packages["docker-ce"]["host_only"] and packages["docker-ce"]["version"] == "5:28.0.0"
     assert packages["linux-image-6.14.0-1006-intel"]["host_only"]
+    # Intel's flat firmware/ is xe's; folders below firmware/ mirror /lib/firmware
+    assert expect["firmware_root"] == "/lib/firmware"
     assert expect["firmware"] == [
-        {"name": "bmg_guc_70.bin.zst", "sha256": hashlib.sha256(b"guc blob").hexdigest()}
+        {"name": "xe/bmg_guc_70.bin.zst", "sha256": hashlib.sha256(b"guc blob").hexdigest()},
+        {"name": "i915/bmg_dmc.bin", "sha256": hashlib.sha256(b"dmc blob").hexdigest()},
     ]
     assert {"name": "xpu-smi"} in expect["tools"]  # executables of the tool packages only
     assert all(t["name"] != "README" for t in expect["tools"])
@@ -116,10 +121,10 @@ def test_checks_run_on_localhost_and_report_pass_fail_skip(tmp_path: Path) -> No
     expect = {
         "target_kernel": "0.0-not-this-kernel",
         "cmdline_params": [],
-        "firmware_dir": str(firmware),
+        "firmware_root": str(tmp_path),
         "firmware": [
-            {"name": "good.bin.zst", "sha256": hashlib.sha256(b"good").hexdigest()},
-            {"name": "bad.bin.zst", "sha256": hashlib.sha256(b"good").hexdigest()},
+            {"name": "xe/good.bin.zst", "sha256": hashlib.sha256(b"good").hexdigest()},
+            {"name": "xe/bad.bin.zst", "sha256": hashlib.sha256(b"good").hexdigest()},
         ],
         "packages": [
             {
@@ -170,7 +175,7 @@ def test_container_hosts_skip_host_only_checks(tmp_path: Path) -> None:
     expect = {
         "target_kernel": "0.0-x",
         "cmdline_params": ["intel_iommu=off"],
-        "firmware_dir": str(tmp_path),
+        "firmware_root": str(tmp_path),
         "firmware": [{"name": "missing.bin", "sha256": "0" * 64}],
         "packages": [
             {"name": "docker-ce", "version": "1", "component": "base/docker", "host_only": True}

@@ -17,6 +17,11 @@ description:
   - When the bundle has its manifest (C(manifest.json), verified before extraction), each
     package's SHA256 is taken from it (for a file of the listed size) instead of being
     computed again; Intel's archives without a manifest are hashed here.
+  - Also lists the firmware blobs under C(firmware/) with the path under C(/lib/firmware)
+    each one is installed to. This is the one place of that rule, also used by
+    C(multiarc-install --verify). A file directly in C(firmware/) is a GuC/HuC blob for
+    the xe driver (Intel's layout, C(xe/<name>)); folders below C(firmware/) mirror
+    C(/lib/firmware), so C(firmware/i915/bmg_dmc.bin) goes to C(i915/bmg_dmc.bin).
 options:
   path:
     description: Top folder of the extracted bundle.
@@ -38,6 +43,12 @@ index:
 packages:
   description: Per component, a list of dicts with name, version, architecture, filename, spec.
   type: dict
+  returned: always
+firmware:
+  description: >-
+    The firmware blobs, each a dict with src (path in the bundle), dest (path under
+    /lib/firmware) and sha256.
+  type: list
   returned: always
 count:
   description: Number of packages indexed.
@@ -77,6 +88,32 @@ def _manifest_digests(root):
     for entry in files if isinstance(files, list) else []:
         if isinstance(entry, dict) and {"path", "size", "sha256"} <= entry.keys():
             found[entry["path"]] = (entry["size"], entry["sha256"])
+    return found
+
+
+FIRMWARE_FOLDER = "firmware"
+FLAT_FIRMWARE_DEST = "xe"  # Intel's layout: firmware/*.bin.zst are the xe driver's blobs
+
+
+def firmware_files(root, known=None):
+    """[{src, dest, sha256}] of every file below the bundle's firmware/ folder, sorted.
+
+    dest is relative to /lib/firmware: xe/<name> for a file directly in firmware/, the
+    same relative path for a file in a folder below it."""
+    top = os.path.join(root, FIRMWARE_FOLDER)
+    known = _manifest_digests(root) if known is None else known
+    found = []
+    for folder, dirs, files in os.walk(top):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            rel = os.path.relpath(path, top).replace(os.sep, "/")
+            src = f"{FIRMWARE_FOLDER}/{rel}"
+            listed = known.get(src)
+            size = os.path.getsize(path)
+            digest = listed[1] if listed and listed[0] == size else _sha256(path)
+            dest = rel if "/" in rel else f"{FLAT_FIRMWARE_DEST}/{rel}"
+            found.append({"src": src, "dest": dest, "sha256": digest})
     return found
 
 
@@ -140,6 +177,7 @@ def main():
         changed=False,
         index="\n".join(stanzas),
         packages=packages,
+        firmware=firmware_files(root, known),
         count=len(stanzas),
     )
 

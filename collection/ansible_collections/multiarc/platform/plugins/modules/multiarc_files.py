@@ -42,6 +42,9 @@ options:
       - Copy I(src) on the node to I(dest) (a file, or every file below a folder), keeping
         modes; with I(backup_dir), the first version of a file that a copy replaces is kept
         there under its name.
+      - With I(sha256) (a file copy), the bytes copied must have that digest, and so must
+        I(dest) afterwards; otherwise the module fails naming the file (in check mode the
+        source is checked).
     type: list
     elements: dict
     default: []
@@ -56,6 +59,7 @@ changes:
 """
 
 import filecmp  # noqa: E402
+import hashlib  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shutil  # noqa: E402
@@ -158,7 +162,15 @@ class Batch:
         if not self.check:
             self.write(path, after.encode(), stat.S_IMODE(os.stat(path).st_mode))
 
-    def copy(self, src, dest, backup_dir):
+    def copy(self, src, dest, backup_dir, sha256=None):
+        if sha256:
+            self.expect_digest(src, sha256, "the bundle's copy")
+            if not os.path.isfile(src):
+                self.module.fail_json(msg=f"{src} not found on the node")
+            self.copy_file(src, dest, backup_dir)
+            if not self.check:
+                self.expect_digest(dest, sha256, "the installed file")
+            return
         if os.path.isdir(src):
             for top, dirs, files in os.walk(src):
                 dirs.sort()
@@ -171,6 +183,20 @@ class Batch:
             self.copy_file(src, dest, backup_dir)
         else:
             self.module.fail_json(msg=f"{src} not found on the node")
+
+    def expect_digest(self, path, sha256, what):
+        digest = hashlib.sha256()
+        try:
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        except OSError as err:
+            self.module.fail_json(msg=f"{path} ({what}) cannot be read: {err}")
+        if digest.hexdigest() != sha256.lower():
+            self.module.fail_json(
+                msg=f"{path} ({what}) has sha256 {digest.hexdigest()}, expected {sha256}",
+                changes=self.changes,
+            )
 
     def copy_file(self, src, dest, backup_dir):
         mode = stat.S_IMODE(os.stat(src).st_mode)
@@ -224,7 +250,7 @@ def main():
         for item in p["lines"]:
             batch.line(item["path"], item["regexp"], item["line"], item.get("missing", "skip"))
         for item in p["copies"]:
-            batch.copy(item["src"], item["dest"], item.get("backup_dir"))
+            batch.copy(item["src"], item["dest"], item.get("backup_dir"), item.get("sha256"))
     except (OSError, KeyError) as err:
         module.fail_json(msg=f"multiarc_files: {err}", changes=batch.changes)
     result = {"changed": bool(batch.changes), "changes": batch.changes}
