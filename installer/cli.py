@@ -17,7 +17,9 @@ from multiarc.installer.install import (
 from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts
 from multiarc.installer.node_record import NodeRecord, read_records
 from multiarc.installer.progress import PlainView, RichView, View
+from multiarc.installer.state import load_state
 from multiarc.installer.summary import print_summary
+from multiarc.installer.trial_boot import conclude_trials
 from multiarc.installer.verify import (
     CheckResult,
     counts,
@@ -44,8 +46,10 @@ Examples:
   sudo multiarc-install --offline BUNDLE.tar.xz --only firmware,grub --yes
   sudo multiarc-install --offline BUNDLE.tar.xz --skip docker --yes
   # install onto the hosts of an Ansible inventory over SSH, reboot those that need it
+  # (a new kernel boots once as a trial; the running kernel stays GRUB's default)
   multiarc-install --offline BUNDLE.tar.xz --inventory rack1.ini --yes --reboot
-  # after the reboot: check the installed state (exit 1 on any failure)
+  # after the reboot: check the installed state (exit 1 on any failure); a trial kernel
+  # that came up and passes becomes GRUB's permanent default
   sudo multiarc-install --verify
   multiarc-install --verify --inventory rack1.ini
   # make or check a bundle
@@ -81,7 +85,14 @@ Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
     help=f"Run only these roles: {', '.join(playbook_roles()) or '(roles/ not found)'}.",
 )
 @click.option("--skip", metavar="ROLE,..", help="Run every role but these.")
-@click.option("--reboot", is_flag=True, help="Reboot at the end when a reboot is needed.")
+@click.option(
+    "--reboot", is_flag=True, help="Reboot at the end when a reboot is needed (into a trial boot)."
+)
+@click.option(
+    "--no-trial-boot",
+    is_flag=True,
+    help="Make the new kernel GRUB's default at once, not for one trial boot first.",
+)
 @click.option(
     "--inventory",
     metavar="FILE",
@@ -109,6 +120,7 @@ def main(
     only: str | None,
     skip: str | None,
     reboot: bool,
+    no_trial_boot: bool,
     inventory: Path | None,
     yes: bool,
     allow_os_override: bool,
@@ -144,6 +156,7 @@ def main(
         skip=parse_role_list(skip, roles, "--skip"),
         inventory=inventory,
         allow_os_override=allow_os_override,
+        trial_boot=not no_trial_boot,
     )
     _install(request, yes=yes, reboot=reboot)
 
@@ -202,6 +215,11 @@ def _print_report(console: Console, report: InstallReport, request: InstallReque
         verify = "multiarc-install --verify" + (
             f" --inventory {request.inventory}" if request.inventory else ""
         )
+        for host, kernel in sorted(report.trials.items()):
+            console.print(
+                f"trial boot of {kernel} on {host}: the next boot only tries it; the running "
+                f"kernel stays GRUB's default until {verify} passes on {kernel}"
+            )
         console.print(
             f"[bold yellow]reboot required[/] on {', '.join(report.reboot_hosts)}; "
             f"after it run: {verify}"
@@ -234,9 +252,7 @@ def _verify(inventory: Path | None, skip_check: str | None) -> None:
         if record.bundle_version:
             groups.setdefault(record.bundle_version, []).append(record)
     for version, members in groups.items():
-        console.print(
-            f"verifying bundle {version} on {', '.join(r.host for r in members)} ..."
-        )
+        console.print(f"verifying bundle {version} on {', '.join(r.host for r in members)} ...")
         bundle_dir = install_paths.bundles_dir / version
         if not bundle_dir.is_dir():
             results.extend(
@@ -251,18 +267,30 @@ def _verify(inventory: Path | None, skip_check: str | None) -> None:
         expect = expectations(bundle_dir, members, skip)
         specs = host_specs(inventory, [r.host for r in members])
         results.extend(run_checks(expect, specs, inventory))
+    trials = conclude_trials(records, inventory, results, _journal_log(install_paths))
+    results.extend(trials)
     tally = counts(results)
     title = (
         f"multiarc-install --verify: {tally['PASS']} pass, {tally['FAIL']} fail, "
         f"{tally['SKIP']} skip"
     )
     console.print(results_table(results, title))
+    for trial in trials:
+        console.print(f"{trial.host}: {trial.detail}")
     if not tally["PASS"] and not tally["FAIL"]:
         raise ChecksFailed(
             "no check could run here: everything was skipped", "see the reasons in the table"
         )
     if tally["FAIL"]:
         raise ChecksFailed(f"{tally['FAIL']} check(s) failed", "see the table above")
+
+
+def _journal_log(install_paths: InstallPaths) -> Path:
+    """Where the journal of a failed trial boot is kept: the last install's log."""
+    last = load_state(install_paths.state_file).last_run
+    if last is not None and last.log:
+        return Path(last.log)
+    return install_paths.log_dir / "trial-boot.log"
 
 
 def _attach_bundle_commands() -> None:

@@ -92,6 +92,7 @@ class InstallRequest:
     skip: list[str] = field(default_factory=list)
     inventory: Path | None = None
     allow_os_override: bool = False
+    trial_boot: bool = True  # False: --no-trial-boot (the new kernel is the default at once)
 
 
 @dataclass
@@ -109,6 +110,7 @@ class InstallReport:
     rc: int = 0
     containers: dict[str, bool] = field(default_factory=dict)  # what preflight detected
     reboot_known: set[str] = field(default_factory=set)  # hosts that reported their reboot flag
+    trials: dict[str, str] = field(default_factory=dict)  # host -> kernel of its pending trial
 
 
 def selected_roles(roles: list[str], only: list[str], skip: list[str]) -> list[str]:
@@ -360,6 +362,7 @@ def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
         "multiarc_bundle_src": root,
         "multiarc_bundle_version": str(extracted.version),
         "multiarc_os_override": bool(request.allow_os_override),
+        "multiarc_trial_boot": bool(request.trial_boot),
         "multiarc_target_kernel": str(getattr(extracted, "kernel_version", None) or ""),
         "multiarc_node_state_file": str(paths.NODE_STATE_FILE),
         "multiarc_node_lock_file": str(paths.NODE_LOCK_FILE),
@@ -424,6 +427,11 @@ def _report(
             h: bool(tally.fact(h, "multiarc_container"))
             for h in hosts
             if tally.fact(h, "multiarc_container") is not None
+        },
+        trials={
+            h: str(trial.get("kernel", ""))
+            for h in hosts
+            if isinstance(trial := tally.fact(h, "multiarc_pending_trial"), dict)
         },
     )
 
@@ -496,7 +504,11 @@ def reboot_hosts(
         say(f"rebooting this machine: {' '.join(command)}")
         subprocess.run(command, check=True)
         return [LOCAL_HOST]
-    say(f"rebooting {', '.join(report.reboot_hosts)} ...")
+    trials = [f"{h} into the trial boot of {k}" for h, k in sorted(report.trials.items())]
+    say(
+        f"rebooting {', '.join(report.reboot_hosts)} ..."
+        + (f" ({'; '.join(trials)})" if trials else "")
+    )
     module, args = (
         ("ansible.builtin.command", override) if override else ("ansible.builtin.reboot", "")
     )

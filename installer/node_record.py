@@ -25,6 +25,7 @@ class NodeRecord:
     cmdline_params: list[str] = field(default_factory=list)
     container: bool | None = None
     problem: str = ""  # why there is no usable record (unreachable, never installed, unreadable)
+    data: dict[str, Any] = field(default_factory=dict)  # the whole record (trial_boot, ...)
 
     @classmethod
     def parse(cls, host: str, text: str) -> NodeRecord:
@@ -42,21 +43,25 @@ class NodeRecord:
             target_kernel=str(data.get("target_kernel") or ""),
             cmdline_params=[str(p) for p in params] if isinstance(params, list) else [],
             container=data.get("container") if isinstance(data.get("container"), bool) else None,
+            data=data,
         )
+
+
+def node_host(inventory: Path | None, name: str) -> Any:
+    """A testinfra host for one node: local:// without an inventory, else ansible://NAME."""
+    import testinfra
+
+    if inventory is None:
+        return testinfra.get_host("local://")
+    return testinfra.get_host(f"ansible://{name}", ansible_inventory=str(inventory))
 
 
 def read_records(inventory: Path | None, hosts: list[str]) -> list[NodeRecord]:
     """Each host's record, read over the same connection the checks use (testinfra)."""
-    import testinfra
-
     records = []
     for name in hosts:
-        spec = "local://" if inventory is None else f"ansible://{name}"
-        kwargs: dict[str, Any] = {}
-        if inventory is not None:
-            kwargs["ansible_inventory"] = str(inventory)
         try:
-            host = testinfra.get_host(spec, **kwargs)
+            host = node_host(inventory, name)
             record_file = host.file(str(paths.NODE_STATE_FILE))
             if not record_file.exists:
                 missing = f"no multiarc install recorded ({paths.NODE_STATE_FILE})"

@@ -14,7 +14,7 @@ CHECKS: dict[str, str] = {
     "running-kernel": "the running kernel is the bundle's kernel",
     "kernel-cmdline": "the required parameters (intel_iommu=off) are in /proc/cmdline",
     "grub-cmdline": "GRUB_CMDLINE_LINUX_DEFAULT in /etc/default/grub carries them for next boot",
-    "firmware": "GuC/HuC blobs in /lib/firmware/xe match the bundle's sha256",
+    "firmware": "the firmware blobs under /lib/firmware (xe/, i915/) match the bundle's sha256",
     "packages": "every bundle package is installed at the bundle's version",
     "xe-module": "the xe kernel module is loaded",
     "tools": "the evaluation tools are installed (on PATH or in the tools folder)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from pathlib import Path
@@ -17,7 +18,9 @@ from tests.integration.sites import (
     bundle_packages,
     explain,
     flat,
+    grubenv,
     installed_packages,
+    node_record,
     ssh_processes_under,
     summary_rows,
 )
@@ -142,21 +145,38 @@ def test_user_grub_parameters_survive_and_intel_iommu_off_is_added(installed: In
             assert {"quiet", "splash", "mitigations=off", "intel_iommu=off"} <= set(line.split())
 
 
-def test_bundle_kernel_is_the_grub_default_from_the_submenu(installed: Installed) -> None:
+def test_bundle_kernel_boots_once_as_a_trial_from_the_submenu(installed: Installed) -> None:
     site = installed.site
     grub_cfg = site.file("/boot/grub/grub.cfg").read_text()
-    default = _grub_value(site.file("/etc/default/grub").read_text(), "GRUB_DEFAULT")
+    defaults = site.file("/etc/default/grub").read_text()
+    # GRUB boots its saved entry by default; the bundle's kernel is the next boot's only
+    assert _grub_value(defaults, "GRUB_DEFAULT") == "saved"
+    assert re.search(r'(?m)^\s*set default="\$\{saved_entry\}"', grub_cfg)
+    env = grubenv(site.node)
+    trial = env["next_entry"]
     # the node's own kernel is newer, so the bundle's sits in "Advanced options"
-    submenu, sep, entry = default.partition(">")
-    assert sep, f"GRUB_DEFAULT={default!r} does not name a submenu entry"
+    submenu, sep, entry = trial.partition(">")
+    assert sep, f"next_entry={trial!r} does not name a submenu entry"
     assert re.search(rf"(?m)^submenu .*\$menuentry_id_option '{re.escape(submenu)}'", grub_cfg)
     assert re.search(
         rf"(?m)^\s+menuentry '[^']*{re.escape(KERNEL_RELEASE)}[^']*' .*'{re.escape(entry)}'",
         grub_cfg,
-    ), default
+    ), trial
     assert "recovery" not in entry
-    # grub.cfg was regenerated with that default
-    assert re.search(rf'(?m)^\s*set default="{re.escape(default)}"', grub_cfg)
+    # the running kernel (the host's: a chroot) has no entry, so GRUB's default stays as
+    # the system had it (GRUB_DEFAULT=0); the node records the pending trial
+    assert env["saved_entry"] == "0"
+    record = node_record(site.node)["trial_boot"]
+    assert record == {
+        "kernel": KERNEL_RELEASE,
+        "entry": trial,
+        "fallback_entry": "0",
+        "fallback_kernel": os.uname().release,
+        "status": "pending",
+    }
+    assert f"trial boot of {KERNEL_RELEASE} on installed: the next boot only tries it" in flat(
+        installed.first.stdout
+    )
 
 
 def test_verify_passes_with_testinfra(installed: Installed) -> None:

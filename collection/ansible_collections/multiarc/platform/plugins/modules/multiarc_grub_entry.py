@@ -25,6 +25,10 @@ options:
     description: Kernel release, e.g. 6.14.0-1006-intel.
     type: str
     required: true
+  running_release_file:
+    description: Where the running kernel's release is read (the same as C(uname -r)).
+    type: path
+    default: /proc/sys/kernel/osrelease
 author: multiarc
 """
 
@@ -45,87 +49,19 @@ cfg_default:
   description: The default grub.cfg was generated with (its `set default="..."`).
   type: str
   returned: always
+running:
+  description: The running kernel's release.
+  type: str
+  returned: always
 """
 
-import os  # noqa: E402
-import re  # noqa: E402
-import shlex  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-ENTRY = re.compile(r"^\s*(menuentry|submenu)\s+(.*?)\s*\{\s*$")
-LINUX = re.compile(r"^\s*linux(?:efi|16)?\s+(\S+)")
-SET_DEFAULT = re.compile(r'^\s*set\s+default="?([^"]*)"?\s*$')
-
-
-def _title_and_id(rest):
-    """Title and --id of a menuentry/submenu line (the id via $menuentry_id_option)."""
-    try:
-        words = shlex.split(rest)
-    except ValueError:
-        return rest, ""
-    title = words[0] if words else ""
-    ident = ""
-    for i, word in enumerate(words[:-1]):
-        if word in ("$menuentry_id_option", "--id"):
-            ident = words[i + 1]
-    return title, ident
-
-
-def parse(text):
-    """Yield (path of (title, id) pairs, kernel image) for every menuentry."""
-    stack = []  # open blocks: ("submenu"|"menuentry"|"other", title, id)
-    entries = []
-    current = None
-    for line in text.splitlines():
-        stripped = line.strip()
-        match = ENTRY.match(line)
-        if match:
-            title, ident = _title_and_id(match.group(2))
-            stack.append((match.group(1), title, ident))
-            if match.group(1) == "menuentry":
-                current = {
-                    "path": [(t, i) for kind, t, i in stack if kind != "other"],
-                    "image": "",
-                }
-            continue
-        if stripped.endswith("{"):
-            stack.append(("other", "", ""))
-            continue
-        if stripped == "}":
-            if stack:
-                kind = stack.pop()[0]
-                if kind == "menuentry" and current is not None:
-                    entries.append(current)
-                    current = None
-            continue
-        linux = LINUX.match(line)
-        if linux and current is not None:
-            current["image"] = linux.group(1)
-    return entries
-
-
-def find(entries, release):
-    """The normal entry booting the release; one naming it (in the submenu) first, since
-    the top-level "simple" entry boots whatever kernel is newest."""
-    image = "vmlinuz-" + release
-    matches = [
-        e
-        for e in entries
-        if os.path.basename(e["image"]) == image and "recovery" not in e["path"][-1][0].lower()
-    ]
-    named = [e for e in matches if release in e["path"][-1][0] or release in e["path"][-1][1]]
-    return (named or matches or [None])[0]
-
-
-def cfg_default(text):
-    # grub-mkconfig writes `set default="${next_entry}"` then the configured default
-    value = ""
-    for line in text.splitlines():
-        match = SET_DEFAULT.match(line)
-        if match and "next_entry" not in match.group(1) and "saved_entry" not in match.group(1):
-            value = match.group(1)
-    return value
+from ansible_collections.multiarc.platform.plugins.module_utils.grub_menu import (  # noqa: E402
+    cfg_default,
+    entry_default,
+    find,
+    parse,
+)
 
 
 def main():
@@ -133,6 +69,7 @@ def main():
         argument_spec={
             "path": {"type": "path", "default": "/boot/grub/grub.cfg"},
             "release": {"type": "str", "required": True},
+            "running_release_file": {"type": "path", "default": "/proc/sys/kernel/osrelease"},
         },
         supports_check_mode=True,
     )
@@ -145,12 +82,13 @@ def main():
     entry = find(parse(text), module.params["release"])
     result = {"changed": False, "found": entry is not None, "default": "", "titles": ""}
     if entry is not None:
-        ids = [i for _, i in entry["path"]]
-        titles = [t for t, _ in entry["path"]]
-        by_id = all(ids) and len(set(ids)) == len(ids)
-        result["default"] = ">".join(ids if by_id else titles)
-        result["titles"] = ">".join(titles)
+        result["default"], result["titles"] = entry_default(entry)
     result["cfg_default"] = cfg_default(text)
+    try:
+        with open(module.params["running_release_file"]) as handle:
+            result["running"] = handle.read().strip()
+    except OSError:
+        result["running"] = ""
     module.exit_json(**result)
 
 
