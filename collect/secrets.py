@@ -38,7 +38,7 @@ _BARE = re.compile(
 )
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 _SECRET_NAME = (
-    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_APIKEY|_API_KEY|_AUTH)"
+    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH)"
     r"|[\w.-]*(?:PASSWORD|PASSWD|SECRET)[\w.-]*|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
     r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
     r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
@@ -53,8 +53,8 @@ _NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase))(?P
                     + _VALUE,
                     re.IGNORECASE)  # fmt: skip
 _JSON_SECRET = re.compile(
-    r"(?P<name>\"(?:" + _SECRET_NAME + r"|auth|credentials?)\")(?P<sep>[ \t]*:[ \t]*)"
-    r"(?P<value>\"[^\"]{1,4096}\")",
+    r"(?P<name>([\"'])(?:" + _SECRET_NAME + r"|auth|credentials?)\2)(?P<sep>[ \t]*:[ \t]*)"
+    r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, or a Python dict's repr
     re.IGNORECASE,
 )
 _AUTH_HEADER = re.compile(
@@ -90,7 +90,7 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
 TELLTALES = (
     "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
     "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
-    "private key", "pass", "secret", "token", "key", "auth", "credential", "hooks.slack",
+    "private key", "pass", "pwd", "secret", "token", "key", "auth", "credential", "hooks.slack",
     "webhooks", "k_live_", "k_test_", "-u", "--user", "-U",
 )  # fmt: skip
 _TELLTALES = tuple(t.encode() for t in TELLTALES)
