@@ -89,7 +89,10 @@ def _head(tar: tarfile.TarFile) -> tuple[str | None, dict[str, Any] | None, dict
         if base == "summary.txt":
             summary = data.decode(errors="replace")
         else:
-            loaded = json.loads(data)
+            try:
+                loaded = json.loads(data)
+            except RecursionError:  # hostile nesting: unreadable, like bad JSON
+                raise ValueError("manifest.json is nested too deeply") from None
             manifest = loaded if isinstance(loaded, dict) else None
         if summary is not None and manifest is not None:
             break
