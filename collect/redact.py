@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import json
+import os
 import re
 import socket
 import threading
@@ -330,8 +331,9 @@ def load_mapping(path: Path) -> dict[str, str]:
 
     if not path.exists() and not path.is_symlink():
         return {}
-    if path.is_symlink() or not path.is_file():
-        raise InputError(f"--map {path} is not a regular file", "give the path of a map file")
+    if path.is_symlink() or not path.is_file() or path.stat().st_uid != os.geteuid():
+        raise InputError(f"--map {path} is not a regular file of yours",
+                         "give the path of a map file you own")
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
