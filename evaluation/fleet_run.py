@@ -84,11 +84,17 @@ def read_inventory(path: Path, limit: str | None) -> list[InventoryHost]:
     hint = "an INI or YAML Ansible inventory, e.g. `node1 ansible_host=10.0.0.5 ansible_user=root`"
     if not path.is_file():
         raise InputError(f"inventory file not found: {path}", "pass an existing --inventory FILE")
+    import contextlib
+    import io
+
+    from ansible import constants
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
 
+    constants.INVENTORY_UNPARSED_IS_FAILED = True  # a file no plugin reads is an error
     try:
-        manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
+        with contextlib.redirect_stderr(io.StringIO()):  # the error line says it once
+            manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
         if not manager.get_hosts():
             raise InputError(f"inventory {path} defines no hosts", hint)
         if limit:
