@@ -233,7 +233,9 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     events = _Events(console)
     status = _run_playbook(opts, hosts, recordings, extravars, events)
     outcomes = _collect(hosts, recordings, folder, events, specs, opts)
-    return write_fleet_report(console, folder, outcomes, interrupted=status == "canceled")
+    return write_fleet_report(
+        console, folder, outcomes, interrupted=status == "canceled", tolerance=opts.judge.tolerance
+    )
 
 
 def _run_playbook(
