@@ -24,6 +24,7 @@ from .facts import _why, kernel_log, level_zero_gpu_count
 from .facts import gather_facts as gather_facts
 from .facts import gpu_model as gpu_model
 from .facts import lspci_gpu_bdfs as lspci_gpu_bdfs
+from .facts import read_probes as read_probes
 from .facts import software_gpu_count as software_gpu_count
 from .facts import xpu_smi_gpu_count as xpu_smi_gpu_count
 

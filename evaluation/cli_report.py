@@ -276,6 +276,10 @@ def compare(run_a: Path, run_b: Path, tolerance: float, fmt: str, only_changed: 
         compare_metrics,
     )
 
+    from .fleet_compare import compare_fleets, is_fleet
+
+    if is_fleet(run_a) and is_fleet(run_b):
+        sys.exit(compare_fleets(run_a, run_b, tolerance / 100, fmt, only_changed))
     a, b = load_run(run_a), load_run(run_b)
     table = compare_metrics(a.metrics, b.metrics, tolerance=tolerance / 100)
     counts = change_counts(table)

@@ -12,17 +12,21 @@ import json
 import os
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from multiarc.evaluation import checks as checks_mod
 
-from multiarc.errors import EnvironmentNotReady, reports_errors
+from multiarc.errors import EnvironmentNotReady, InputError, reports_errors
 
 from .basic_run import BasicOptions, default_reference, run_basic
 from .confirm import DEFAULT_CONFIRM
 from .live import checks_line, checks_table
 from .run_writer import check_output_folder
 from .steps import parse_devices, parse_pairs
+
+if TYPE_CHECKING:
+    from .fleet_run import FleetOptions
 from .target import exit_with, make_console, not_ready, open_target, say_recording
 
 QUICK_EPILOG = """\b
@@ -65,12 +69,41 @@ not root for --performance-mode), 130 interrupted (settings restored).
     help="Replay a recorded host (e.g. tests/recordings/b60x4) instead of this machine.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("results"),
+    show_default=True,
+    help="With --inventory: folder for the fleet run folder <YYYYmmdd_HHMMSS>/.",
+)
+@click.option(
+    "--inventory",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run on every host of this Ansible inventory (fleet mode; see README).",
+)
+@click.option("--limit", metavar="PATTERN", help="Ansible --limit: only these hosts/groups.")
+@click.option(
+    "--forks", type=click.IntRange(1, 500), default=5, show_default=True,
+    help="Ansible --forks: hosts run in parallel.",
+)
 @reports_errors
-def quick(replay: Path | None, as_json: bool) -> None:
+def quick(
+    replay: Path | None,
+    as_json: bool,
+    output: Path,
+    inventory: Path | None,
+    limit: str | None,
+    forks: int,
+) -> None:
     """Device checks only, in seconds: GPU count (lspci, xe, sycl-ls, xpu-smi), PCIe link,
     BAR size, intel_iommu=off, kernel, GuC/HuC firmware, oneAPI. Each check is PASS, WARN,
     FAIL or SKIP with a one-line reason and what to do.
     """
+    if inventory is not None:
+        from .fleet_run import FleetOptions
+
+        _fleet(FleetOptions(inventory, output, limit, forks, quick=True, replay=replay))
+    _no_fleet_options(limit)
     console = make_console()
     with open_target(replay) as target:
         facts = checks_mod.gather_facts(target.root, target.env)
@@ -165,6 +198,16 @@ def quick(replay: Path | None, as_json: bool) -> None:
     hidden=True,
     help="Write performance-mode settings under this root (tests).",
 )
+@click.option(
+    "--inventory",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Run on every host of this Ansible inventory (fleet mode; see README).",
+)
+@click.option("--limit", metavar="PATTERN", help="Ansible --limit: only these hosts/groups.")
+@click.option(
+    "--forks", type=click.IntRange(1, 500), default=5, show_default=True,
+    help="Ansible --forks: hosts run in parallel.",
+)
 @reports_errors
 def basic(
     replay: Path | None,
@@ -178,6 +221,9 @@ def basic(
     skip_ccl: bool,
     confirm: int,
     perf_root: Path | None,
+    inventory: Path | None,
+    limit: str | None,
+    forks: int,
 ) -> None:
     """The quick checks, then every benchmark of Intel's platform_basic_evaluation.sh
     (sycl-ls, xpu-smi, ze_peer, ze_peak, matrix_mul_mkl, oneCCL), each with its own timeout
@@ -190,6 +236,24 @@ def basic(
     parse_devices(devices, 0)  # syntax errors are usage errors, before anything runs
     parse_pairs(pairs, 0)
     check_output_folder(output)
+    if inventory is not None:
+        from .fleet_host import JudgeOptions
+        from .fleet_run import FleetOptions
+
+        if performance_mode:
+            raise InputError(
+                "--performance-mode is not available with --inventory yet",
+                "run without it, or run multiarc-eval basic on each host",
+            )
+        ref = load_reference(reference) if reference is not None else None
+        judge = JudgeOptions(ref, reference, tolerance / 100.0, False, load_reference)
+        _fleet(
+            FleetOptions(
+                inventory, output, limit, forks, replay=replay, devices=devices, pairs=pairs,
+                timeout_scale=timeout_scale, skip_ccl=skip_ccl, judge=judge,
+            )
+        )
+    _no_fleet_options(limit)
     console = make_console()
     previous_term = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
@@ -221,6 +285,19 @@ def basic(
 
 
 COMMANDS = [quick, basic]
+
+
+def _fleet(options: FleetOptions) -> None:
+    """Fleet mode: every inventory host through Ansible (fleet_run.py); exits."""
+    from .fleet_run import run_fleet
+
+    check_output_folder(options.output)
+    exit_with(run_fleet(make_console(), options))
+
+
+def _no_fleet_options(limit: str | None) -> None:
+    if limit:
+        raise InputError("--limit needs --inventory", "add --inventory rack.ini, or drop --limit")
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

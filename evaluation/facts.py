@@ -75,13 +75,18 @@ def gather_facts(root: Path, env: Mapping[str, str]) -> Facts:
             for name, argv in FACT_COMMANDS.items()
         }
         facts.tools = {name: future.result() for name, future in futures.items()}
+    read_probes(facts, root)
+    return facts
+
+
+def read_probes(facts: Facts, root: Path) -> None:
+    """The facts read from files under ``root`` (a fleet host's fetched copy too)."""
     facts.sysfs_gpus = probes.intel_gpus(root)
     facts.cmdline = probes.kernel_cmdline(root)
     facts.kernel = probes.kernel_release(root)
     facts.target_kernel = _target_kernel(root)
     facts.setvars_present = (root / str(paths.ONEAPI_SETVARS).lstrip("/")).is_file()
     facts.oneapi_version = probes.oneapi_version(root)
-    return facts
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -1,0 +1,285 @@
+#!/usr/bin/python
+"""Run an evaluation step plan on the node: tools only, each with a timeout and a raw log."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: multiarc_eval_steps
+short_description: Run multiarc-eval's fact commands and step plan on a node
+description:
+  - Runs the read-only fact commands, then the step plan the controller chose for the
+    number of Level Zero GPUs C(sycl-ls) lists here. Each command runs in its own process
+    group with its own timeout; its output (stdout and stderr) is kept as a raw log.
+  - Parses nothing beyond that GPU count; the controller parses and judges the raw logs.
+  - Writes C(node.json) (every command's exit, duration, timeout, error), copies the probe
+    files (sysfs, /proc slices) under C(root/) and packs the run folder as I(archive).
+  - With I(recording) (a recording folder packed as .tar.gz), the recorded tools are
+    replayed by I(shim) (replay_shim.py) first
+    on PATH and the probes are read from the recording's root.
+  - Standard library only; the node needs nothing beyond what Ansible needs.
+options:
+  run_dir: {type: path, required: true}
+  archive: {type: path, required: true}
+  facts: {type: dict, default: {}}
+  plans: {description: step plans by GPU count (string keys), type: dict, default: {}}
+  env: {type: dict, default: {}}
+  fact_timeout_s: {type: float, default: 60}
+  probe_globs: {type: list, elements: str, default: []}
+  recording: {type: path}
+  shim: {type: path}
+  tools: {type: list, elements: str, default: []}
+author: multiarc
+"""
+
+import glob  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+import shlex  # noqa: E402
+import shutil  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tarfile  # noqa: E402
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+KILL_GRACE_S = 2.0
+RUN_DIR_MARK = "{run_dir}"
+SPV_DIRS = ("/opt/intel/multi-arc/tools/level-zero-tests",)
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP: the controller stopped the run."""
+
+
+def _stop(signum, frame):
+    raise Stopped(signum)
+
+
+def kill_group(proc):
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=KILL_GRACE_S)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def run_one(argv, env, timeout_s, cwd, log_path):
+    """One command; its record (never raises for the tool's sake)."""
+    started = time.monotonic()
+    record = {
+        "argv": argv,
+        "exit_code": None,
+        "duration_s": 0.0,
+        "timed_out": False,
+        "error": "",
+        "log": os.path.basename(log_path),
+    }
+    exe = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
+    with open(log_path, "wb") as sink:
+        if exe is None:
+            record["error"] = f"{argv[0]}: command not found"
+            return record
+        try:
+            proc = subprocess.Popen(
+                [exe, *argv[1:]],
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as err:
+            record["error"] = f"{argv[0]} could not start: {err.strerror or err}"
+            return record
+        try:
+            record["exit_code"] = proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            record["timed_out"] = True
+            record["error"] = f"timed out after {timeout_s:g} s; killed with its process group"
+        except BaseException:
+            kill_group(proc)
+            record["error"] = "stopped by the controller; tool killed"
+            record["duration_s"] = round(time.monotonic() - started, 3)
+            raise
+    code = record["exit_code"]
+    if code is not None and code < 0:
+        record["error"] = f"killed by signal {-code}"
+    record["duration_s"] = round(time.monotonic() - started, 3)
+    return record
+
+
+def count_gpus(text):
+    """Distinct Level Zero GPU indexes in sycl-ls output (as the controller's parser)."""
+    pattern = re.compile(r"^\[(?:ext_oneapi_)?level_zero:gpu\]\[(?:ext_oneapi_)?level_zero:(\d+)\]")
+    return len(
+        {m.group(1) for m in map(pattern.match, (x.strip() for x in text.splitlines())) if m}
+    )
+
+
+def write_shims(folder, recording, shim, tools):
+    os.makedirs(folder, exist_ok=True)
+    for tool in tools:
+        path = os.path.join(folder, tool)
+        command = " ".join(shlex.quote(p) for p in (sys.executable, "-I", "-S", shim, recording))
+        with open(path, "w") as handle:
+            handle.write(
+                f"#!/bin/sh\n# multiarc replay shim (RECORDING)\n"
+                f'exec {command} {shlex.quote(tool)} "$@"\n'
+            )
+        os.chmod(path, 0o755)
+
+
+def copy_probes(probe_root, globs, dest):
+    copied = 0
+    for pattern in globs:
+        for found in glob.glob(os.path.join(probe_root, pattern), recursive=True):
+            rel = os.path.relpath(found, probe_root)
+            if rel.startswith("..") or not os.path.isfile(found) or os.path.islink(found):
+                continue
+            target = os.path.join(dest, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            try:
+                with open(found, "rb") as src, open(target, "wb") as out:
+                    out.write(src.read(1 << 20))
+                copied += 1
+            except OSError:
+                continue
+    return copied
+
+
+def spv_folder(run_dir, env):
+    folder = os.path.join(run_dir, "spv")
+    os.makedirs(folder, exist_ok=True)
+    peak = shutil.which("ze_peak", path=env.get("PATH"))
+    for source in ([os.path.dirname(os.path.realpath(peak))] if peak else []) + list(SPV_DIRS):
+        for spv in glob.glob(os.path.join(source, "*.spv")):
+            shutil.copy2(spv, folder)
+    return folder
+
+
+def unpack_recording(archive, dest):
+    """The controller's recording archive: files, folders and links inside dest only."""
+    with tarfile.open(archive, "r:gz") as tar:
+        members = []
+        for member in tar.getmembers():
+            path = os.path.normpath(member.name)
+            if os.path.isabs(path) or path.startswith(".."):
+                raise ValueError(f"recording member leaves its folder: {member.name}")
+            if member.issym():
+                target = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
+                if os.path.isabs(member.linkname) or target.startswith(".."):
+                    continue  # a link out of the recording: not needed, not followed
+            elif not (member.isfile() or member.isdir()):
+                continue
+            members.append(member)
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, members=members, filter="data")
+        else:
+            tar.extractall(dest, members=members)
+
+
+def run_plan(params, record):
+    run_dir = params["run_dir"]
+    os.makedirs(os.path.join(run_dir, "facts"), exist_ok=True)
+    os.makedirs(os.path.join(run_dir, "steps"), exist_ok=True)
+    env = dict(os.environ)
+    env.update({k: str(v) for k, v in params["env"].items()})
+    if params.get("recording"):
+        recording = os.path.join(os.path.dirname(run_dir), "recording")
+        unpack_recording(params["recording"], recording)
+        shims = os.path.join(run_dir, ".shims")
+        write_shims(shims, recording, params["shim"], params["tools"])
+        env["PATH"] = shims + os.pathsep + env.get("PATH", os.defpath)
+        env["MULTIARC_REPLAY_STATE"] = shims
+        shutil.copytree(
+            os.path.join(recording, "root"), os.path.join(run_dir, "root"), symlinks=True
+        )
+        record["probes"] = "recording"
+    else:
+        record["probes"] = copy_probes("/", params["probe_globs"], os.path.join(run_dir, "root"))
+    for name, argv in params["facts"].items():
+        log = os.path.join(run_dir, "facts", f"{name}.log")
+        record["facts"][name] = run_one(argv, env, params["fact_timeout_s"], run_dir, log)
+    sycl = record["facts"].get("sycl_ls")
+    gpus = 0
+    if sycl and sycl["exit_code"] == 0:
+        with open(os.path.join(run_dir, "facts", "sycl_ls.log"), errors="replace") as handle:
+            gpus = count_gpus(handle.read())
+    record["gpus"] = gpus
+    plans = params["plans"]
+    plan = plans.get(str(gpus)) or (plans.get(max(plans, key=int)) if plans and gpus else [])
+    record["plan"] = plan or []
+    spv = None
+    for step in plan or []:
+        argv = [a.replace(RUN_DIR_MARK, run_dir) for a in step["argv"]]
+        cwd = run_dir
+        if step.get("needs_spv"):
+            spv = spv or spv_folder(run_dir, env)
+            cwd = spv
+        step_env = dict(env)
+        step_env.update({k: str(v) for k, v in (step.get("env") or {}).items()})
+        log = os.path.join(run_dir, step["log"])
+        record["steps"].append(
+            dict(
+                run_one(argv, step_env, float(step["timeout_s"]), cwd, log),
+                name=step["name"],
+                log=step["log"],
+            )
+        )
+
+
+def pack(run_dir, archive):
+    shutil.rmtree(os.path.join(run_dir, ".shims"), ignore_errors=True)
+    shutil.rmtree(os.path.join(run_dir, "spv"), ignore_errors=True)
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(run_dir, arcname="run")
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "run_dir": {"type": "path", "required": True},
+            "archive": {"type": "path", "required": True},
+            "facts": {"type": "dict", "default": {}},
+            "plans": {"type": "dict", "default": {}},
+            "env": {"type": "dict", "default": {}},
+            "fact_timeout_s": {"type": "float", "default": 60.0},
+            "probe_globs": {"type": "list", "elements": "str", "default": []},
+            "recording": {"type": "path"},
+            "shim": {"type": "path"},
+            "tools": {"type": "list", "elements": "str", "default": []},
+        },
+        required_together=[("recording", "shim")],
+    )
+    params = module.params
+    record = {"facts": {}, "steps": [], "gpus": None, "stopped": False, "started": time.time()}
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGHUP, _stop)
+    try:
+        run_plan(params, record)
+    except (Stopped, KeyboardInterrupt):
+        record["stopped"] = True
+    record["finished"] = time.time()
+    with open(os.path.join(params["run_dir"], "node.json"), "w") as handle:
+        json.dump(record, handle, indent=1)
+    pack(params["run_dir"], params["archive"])
+    if record["stopped"]:
+        module.fail_json(msg="stopped by the controller", archive=params["archive"])
+    module.exit_json(
+        changed=True, archive=params["archive"], gpus=record["gpus"], steps=len(record["steps"])
+    )
+
+
+if __name__ == "__main__":
+    main()

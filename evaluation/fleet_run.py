@@ -1,0 +1,330 @@
+"""``multiarc-eval basic|quick --inventory``: the tools on every host through Ansible.
+
+The controller reads the inventory with Ansible's own InventoryManager (``--limit`` is
+Ansible's pattern syntax), builds the step plan for each possible GPU count, and runs the
+collection's ``eval.yml`` through ansible-runner (``--forks`` is Ansible's). Each node runs
+the fact commands and the plan for the GPUs it has (module ``multiarc_eval_steps``) and
+its run folder is fetched to ``results/<ts>/hosts/<host>/``; then the controller parses
+and judges each host with the single-host code (fleet_host.py) and writes the fleet
+report (fleet_report.py). Unreachable hosts and hosts that fail before results are
+reported with the reason Ansible gave; the others complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import signal
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from multiarc.collection import COLLECTION_ROOT
+from multiarc.evaluation import checks as checks_mod
+from rich.console import Console
+
+from multiarc.errors import InputError
+
+from . import replay_shim
+from .fleet_host import HostOutcome, JudgeOptions, judge_host, unpack
+from .replay import STANDARD_TOOLS, load_recording
+from .run_writer import RUN_NAME_FORMAT
+from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
+
+PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval.yml"
+MAX_GPUS = 8
+INTERRUPTED_EXIT = 130
+# Files the checks read on a live node (under /), copied back with the raw logs.
+PROBE_GLOBS = [
+    "proc/cmdline",
+    "proc/sys/kernel/osrelease",
+    "etc/os-release",
+    "sys/bus/pci/devices/*/vendor",
+    "sys/bus/pci/devices/*/device",
+    "sys/bus/pci/devices/*/class",
+    "sys/bus/pci/devices/*/current_link_speed",
+    "sys/bus/pci/devices/*/current_link_width",
+    "sys/bus/pci/devices/*/max_link_speed",
+    "sys/bus/pci/devices/*/max_link_width",
+    "sys/bus/pci/devices/*/numa_node",
+    "sys/module/xe/version",
+    "var/lib/multiarc/state.json",
+    "var/lib/multiarc/node-state.json",
+    "opt/intel/oneapi/setvars.sh",
+    "sys/kernel/debug/dri/*/gt0/uc/*_info",
+]
+
+
+@dataclass
+class FleetOptions:
+    """What ``basic``/``quick --inventory`` was asked for."""
+
+    inventory: Path
+    output: Path
+    limit: str | None = None
+    forks: int = 5
+    quick: bool = False
+    replay: Path | None = None  # recording for hosts without multiarc_replay
+    devices: str | None = None
+    pairs: str = "0-1"
+    timeout_scale: float = 1.0
+    skip_ccl: bool = False
+    judge: JudgeOptions = field(default_factory=JudgeOptions)
+
+
+@dataclass
+class InventoryHost:
+    name: str
+    recording: Path | None
+
+
+def read_inventory(path: Path, limit: str | None) -> list[InventoryHost]:
+    """The hosts Ansible would run on (``limit`` applied by Ansible); InputError otherwise."""
+    hint = "an INI or YAML Ansible inventory, e.g. `node1 ansible_host=10.0.0.5 ansible_user=root`"
+    if not path.is_file():
+        raise InputError(f"inventory file not found: {path}", "pass an existing --inventory FILE")
+    import contextlib
+    import io
+
+    from ansible import constants
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+
+    constants.INVENTORY_UNPARSED_IS_FAILED = True  # a file no plugin reads is an error
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # the error line says it once
+            manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
+        if not manager.get_hosts():
+            raise InputError(f"inventory {path} defines no hosts", hint)
+        if limit:
+            manager.subset(limit)
+        hosts = manager.get_hosts()
+    except InputError:
+        raise
+    except Exception as err:  # ansible raises many types for unreadable inventories
+        raise InputError(f"cannot read inventory {path}: {err}", hint) from err
+    if not hosts:
+        raise InputError(
+            f"--limit {limit} matches no host of {path}",
+            "use host or group names of the inventory, comma-separated (Ansible patterns)",
+        )
+    found = []
+    for host in sorted(hosts, key=lambda h: h.name):
+        value = host.get_vars().get("multiarc_replay")
+        recording = None
+        if value:
+            recording = Path(str(value))
+            if not recording.is_absolute():
+                recording = (path.parent / recording).resolve()
+            load_recording(recording)  # exit 2 naming it when it is not a recording
+        found.append(InventoryHost(host.name, recording))
+    return found
+
+
+def _spec_dict(spec: StepSpec, index: int, total: int, run_dir: Path) -> dict[str, Any]:
+    mark = str(run_dir)
+    return {
+        "name": spec.name,
+        "argv": [a.replace(mark, "{run_dir}") for a in spec.argv],
+        "timeout_s": spec.timeout_s,
+        "log": log_name(index, total, spec.name),
+        "needs_spv": spec.needs_spv,
+        "env": {**BENCHMARK_ENV, **spec.extra_env},
+    }
+
+
+def build_plans(opts: FleetOptions) -> tuple[dict[str, list[dict[str, Any]]], dict[str, StepSpec]]:
+    """Step plans by GPU count (the node picks its own) and every step by name."""
+    from .steps import parse_devices, parse_pairs
+
+    marker = Path("/multiarc-run-dir")
+    plans: dict[str, list[dict[str, Any]]] = {}
+    specs: dict[str, StepSpec] = {}
+    if opts.quick:
+        return plans, specs
+    for count in range(1, MAX_GPUS + 1):
+        try:
+            devices = parse_devices(opts.devices, count)
+            pairs = parse_pairs(opts.pairs, count)
+        except InputError:
+            continue
+        if any(n >= count for n in devices or []) or any(
+            n >= count for p in pairs for n in p if count >= 2
+        ):
+            continue  # the node will report the GPU count it has; no plan fits
+        made = plan_steps(
+            gpu_count=count,
+            run_dir=marker,
+            devices=devices,
+            pairs=pairs,
+            timeout_scale=opts.timeout_scale,
+            skip_ccl=opts.skip_ccl,
+        )
+        plans[str(count)] = [_spec_dict(s, i + 1, len(made), marker) for i, s in enumerate(made)]
+        for spec in made:
+            csv = spec.csv_name
+            specs[spec.name] = dataclasses.replace(spec, csv_name=csv)
+    return plans, specs
+
+
+class _Events:
+    """Why each host stopped, from ansible-runner's events."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.reasons: dict[str, tuple[str, str]] = {}
+        self.cancel = False
+
+    def __call__(self, event: dict[str, Any]) -> bool:
+        kind = str(event.get("event", ""))
+        data = event.get("event_data") or {}
+        host = data.get("host")
+        if not host:
+            return True
+        result = data.get("res") or {}
+        message = str(result.get("msg") or result.get("stderr") or "").strip().splitlines()
+        text = message[0][:300] if message else ""
+        if kind == "runner_on_unreachable":
+            self.reasons.setdefault(host, ("unreachable", text or "unreachable"))
+            self.console.print(f"{host}: unreachable: {text}", highlight=False)
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            task = str(data.get("task", ""))
+            self.reasons.setdefault(host, ("failed", f"{task}: {text}".strip(": ")))
+            self.console.print(f"{host}: failed: {task}: {text}", highlight=False)
+        elif kind == "runner_on_ok" and data.get("task_action", "").endswith("eval_steps"):
+            self.console.print(
+                f"{host}: tools done, {result.get('steps', 0)} step(s)", highlight=False
+            )
+        return True
+
+    def cancelled(self) -> bool:
+        return self.cancel
+
+
+def run_fleet(console: Console, opts: FleetOptions) -> int:
+    """The whole fleet run; its exit code (see fleet_report.exit_code)."""
+    from .fleet_report import write_fleet_report
+
+    hosts = read_inventory(opts.inventory, opts.limit)
+    plans, specs = build_plans(opts)
+    if not opts.quick and not plans:
+        raise InputError("--devices/--pairs fit no GPU count", "use GPU numbers below 8, or all")
+    stamp = datetime.now().strftime(RUN_NAME_FORMAT)
+    folder = opts.output.absolute() / stamp
+    hosts_dir = folder / "hosts"
+    hosts_dir.mkdir(parents=True, exist_ok=False)
+    console.print(
+        f"fleet run folder: {folder} ({len(hosts)} host(s), forks {opts.forks})", highlight=False
+    )
+    recordings = {h.name: h.recording or opts.replay for h in hosts}
+    extravars = {
+        "multiarc_fetch_dir": str(folder / ".fetch"),
+        "multiarc_shim": replay_shim.__file__,
+        "multiarc_eval": {
+            "facts": dict(checks_mod.FACT_COMMANDS),
+            "plans": plans,
+            "env": {},
+            "fact_timeout_s": checks_mod.FACT_TIMEOUT_S,
+            "probe_globs": PROBE_GLOBS,
+            "tools": list(STANDARD_TOOLS),
+        },
+    }
+    events = _Events(console)
+    status = _run_playbook(opts, hosts, recordings, extravars, events)
+    outcomes = _collect(hosts, recordings, folder, events, specs, opts)
+    return write_fleet_report(
+        console, folder, outcomes, interrupted=status == "canceled", tolerance=opts.judge.tolerance
+    )
+
+
+def _run_playbook(
+    opts: FleetOptions,
+    hosts: list[InventoryHost],
+    recordings: dict[str, Path | None],
+    extravars: dict[str, Any],
+    events: _Events,
+) -> str:
+    import ansible_runner
+    from multiarc.installer.driver import close_ssh_masters, runner_envvars
+
+    previous = signal.getsignal(signal.SIGINT)
+    previous_term = signal.getsignal(signal.SIGTERM)
+
+    def stop(signum: int, frame: object) -> None:
+        events.cancel = True
+
+    control = Path(tempfile.mkdtemp(prefix="multiarc-cp-"))
+    private = Path(tempfile.mkdtemp(prefix="multiarc-eval-runner-"))
+    extravars["multiarc_recordings"] = _pack_recordings(private, recordings)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        runner = ansible_runner.run(
+            private_data_dir=str(private),
+            playbook=str(PLAYBOOK),
+            inventory=str(opts.inventory.absolute()),
+            limit=",".join(h.name for h in hosts),
+            forks=opts.forks,
+            extravars=extravars,
+            envvars=runner_envvars(control),
+            event_handler=events,
+            cancel_callback=events.cancelled,
+            quiet=True,
+        )
+        return str(runner.status)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        close_ssh_masters(control)
+        import shutil
+
+        shutil.rmtree(control, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
+
+
+def _pack_recordings(private: Path, recordings: dict[str, Path | None]) -> dict[str, str]:
+    """Each recording packed once as .tar.gz (one copy per host instead of a file each)."""
+    import tarfile
+
+    packed: dict[Path, str] = {}
+    for path in {p for p in recordings.values() if p}:
+        out = private / f"recording-{len(packed)}.tar.gz"
+        with tarfile.open(out, "w:gz", compresslevel=1) as tar:
+            tar.add(path, arcname=".")
+        packed[path] = str(out)
+    return {host: packed[path] for host, path in recordings.items() if path}
+
+
+def _collect(
+    hosts: list[InventoryHost],
+    recordings: dict[str, Path | None],
+    folder: Path,
+    events: _Events,
+    specs: dict[str, StepSpec],
+    opts: FleetOptions,
+) -> list[HostOutcome]:
+    outcomes = []
+    for host in hosts:
+        recording = recordings.get(host.name)
+        outcome = HostOutcome(host.name, "done", recording=str(recording) if recording else None)
+        archive = folder / ".fetch" / f"{host.name}.tar.gz"
+        status, reason = events.reasons.get(host.name, ("", ""))
+        if archive.is_file():
+            try:
+                outcome.folder = unpack(archive, folder / "hosts" / host.name)
+                judge_host(outcome, specs, opts.judge)
+            except (OSError, ValueError, KeyError) as err:
+                outcome.status, outcome.reason = "failed", f"run folder unreadable: {err}"
+            if events.cancel:
+                outcome.status, outcome.reason = "interrupted", "Ctrl-C: stopped, partial results"
+        elif events.cancel:
+            outcome.status, outcome.reason = "interrupted", "Ctrl-C before any result came back"
+        else:
+            outcome.status = status or "failed"
+            outcome.reason = reason or "no results came back"
+        outcomes.append(outcome)
+    import shutil
+
+    shutil.rmtree(folder / ".fetch", ignore_errors=True)
+    return outcomes
