@@ -19,6 +19,7 @@ from .checks_pcie import _fact_of
 from .checks_pcie import check_bar_size as check_bar_size
 from .checks_pcie import check_pcie_link as check_pcie_link
 from .facts import FACT_COMMANDS as FACT_COMMANDS
+from .facts import FACT_TIMEOUT_S as FACT_TIMEOUT_S
 from .facts import Facts as Facts
 from .facts import _why, kernel_log, level_zero_gpu_count
 from .facts import gather_facts as gather_facts
