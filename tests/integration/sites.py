@@ -294,7 +294,10 @@ def flat(text: str) -> str:
 
 
 def assert_verified_on_a_chroot_node(
-    done: subprocess.CompletedProcess[str], host: str, min_passed: int = 40
+    done: subprocess.CompletedProcess[str],
+    host: str,
+    min_passed: int = 40,
+    checks: tuple[str, ...] = ("grub-cmdline", "firmware", "packages", "tools"),
 ) -> None:
     """``multiarc-install --verify`` passed on a test node that has not "rebooted": no
     failure, the checks of the installed state PASS, exactly the three checks that read the
@@ -309,7 +312,7 @@ def assert_verified_on_a_chroot_node(
     assert re.search(
         rf"{host}: trial boot of \S+ pending: the next boot tries it", flat(done.stdout)
     )
-    for check in ("grub-cmdline", "firmware", "packages", "tools"):
+    for check in checks:
         assert re.search(rf"│ {host} │ {check}\s+│[^│]*│ PASS", done.stdout), check
 
 

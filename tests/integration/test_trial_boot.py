@@ -123,4 +123,4 @@ def test_no_trial_boot_makes_the_kernel_the_default_at_once(
     )
     assert "next_entry" not in grubenv(site.node)
     assert node_record(site.node)["trial_boot"] is None
-    assert "trial boot" not in done.stdout
+    assert "trial boot of" not in done.stdout
