@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from multiarc.evaluation import checks as checks_mod
@@ -62,6 +63,29 @@ not root for --performance-mode), 130 interrupted (settings restored).
 """
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+_FLEET_OPTIONS = (
+    click.option(
+        "--inventory",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="Run on every host of this Ansible inventory (fleet mode; see README).",
+    ),
+    click.option("--limit", metavar="PATTERN", help="Ansible --limit: only these hosts/groups."),
+    click.option(
+        "--forks", type=click.IntRange(1, 500), default=5, show_default=True,
+        help="Ansible --forks: hosts run in parallel.",
+    ),
+)
+
+
+def fleet_options(func: F) -> F:
+    """--inventory, --limit and --forks, the same on quick and basic."""
+    for option in reversed(_FLEET_OPTIONS):
+        func = option(func)
+    return func
+
+
 @click.command("quick", epilog=QUICK_EPILOG)
 @click.option(
     "--replay",
@@ -76,16 +100,7 @@ not root for --performance-mode), 130 interrupted (settings restored).
     show_default=True,
     help="With --inventory: folder for the fleet run folder <YYYYmmdd_HHMMSS>/.",
 )
-@click.option(
-    "--inventory",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Run on every host of this Ansible inventory (fleet mode; see README).",
-)
-@click.option("--limit", metavar="PATTERN", help="Ansible --limit: only these hosts/groups.")
-@click.option(
-    "--forks", type=click.IntRange(1, 500), default=5, show_default=True,
-    help="Ansible --forks: hosts run in parallel.",
-)
+@fleet_options
 @reports_errors
 def quick(
     replay: Path | None,
@@ -198,16 +213,7 @@ def quick(
     hidden=True,
     help="Write performance-mode settings under this root (tests).",
 )
-@click.option(
-    "--inventory",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Run on every host of this Ansible inventory (fleet mode; see README).",
-)
-@click.option("--limit", metavar="PATTERN", help="Ansible --limit: only these hosts/groups.")
-@click.option(
-    "--forks", type=click.IntRange(1, 500), default=5, show_default=True,
-    help="Ansible --forks: hosts run in parallel.",
-)
+@fleet_options
 @reports_errors
 def basic(
     replay: Path | None,
