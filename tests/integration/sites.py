@@ -252,6 +252,20 @@ def snapshot_diff(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     return lines
 
 
+def assert_next_run_completes(site: Site, archive: Path, tree: Path) -> None:
+    """After a killed run: the next run says it completes it, runs `dpkg --configure -a`,
+    and leaves dpkg clean with every package of the bundle at its version."""
+    done = site.install(archive)
+    assert done.returncode == 0, explain(done)
+    out = flat(done.stdout)
+    assert "did not finish; this run completes it" in out
+    assert "ran `dpkg --configure -a`" in out
+    assert site.node.ssh("dpkg --audit").stdout.strip() == ""
+    have = installed_packages(site.node)
+    wrong = {n: v for n, (v, _) in bundle_packages(tree).items() if have.get(n) != v}
+    assert not wrong
+
+
 def installed_packages(node: Node) -> dict[str, str]:
     """name -> version of the packages dpkg has fully installed on the node."""
     out = node.ssh(r"dpkg-query -W -f '${Package} ${Version} ${db:Status-Abbrev}\n'").stdout

@@ -14,11 +14,9 @@ from tests.integration.rootfs import processes_in
 from tests.integration.sites import (
     Site,
     UserBundle,
-    bundle_packages,
+    assert_next_run_completes,
     close_ssh_masters,
     explain,
-    flat,
-    installed_packages,
     ssh_processes_under,
     wait_for,
 )
@@ -83,15 +81,7 @@ def test_run_killed_mid_apt_is_completed_by_the_next_run(
     assert audit.strip() or _dpkg_journal(site), "the kill came too late: dpkg had finished"
     assert site.state()["last_run"]["result"] == "running"
 
-    done = site.install(user_bundle.archive)
-    assert done.returncode == 0, explain(done)
-    out = flat(done.stdout)
-    assert "did not finish; this run completes it" in out
-    assert "ran `dpkg --configure -a`" in out
-    assert site.node.ssh("dpkg --audit").stdout.strip() == ""
-    have = installed_packages(site.node)
-    wrong = {n: v for n, (v, _) in bundle_packages(bundle_tree).items() if have.get(n) != v}
-    assert not wrong
+    assert_next_run_completes(site, user_bundle.archive, bundle_tree)
     assert site.state()["last_run"]["result"] == "ok"
     verified = site.verify()
     assert verified.returncode == 0, explain(verified)

@@ -36,6 +36,7 @@ from tests.integration.rootfs import EXISTING_KERNEL, image_path, processes_in, 
 from tests.integration.sites import (
     Harness,
     Site,
+    assert_next_run_completes,
     assert_verified_on_a_chroot_node,
     boot_as,
     bundle_packages,
@@ -242,17 +243,7 @@ def test_run_killed_in_the_kernel_postinst_is_finished_by_the_next(
         audit = site.node.ssh("dpkg --audit", check=False).stdout
         assert f"linux-image-{release}" in audit, audit
 
-        done = site.install(real_bundle.archive)
-        assert done.returncode == 0, explain(done)
-        out = flat(done.stdout)
-        assert "did not finish; this run completes it" in out
-        assert "ran `dpkg --configure -a`" in out
-        assert site.node.ssh("dpkg --audit").stdout.strip() == ""
-        have = installed_packages(site.node)
-        wrong = {
-            n: v for n, (v, _) in bundle_packages(real_bundle.tree).items() if have.get(n) != v
-        }
-        assert not wrong
+        assert_next_run_completes(site, real_bundle.archive, real_bundle.tree)
         assert site.file(f"/lib/modules/{release}/modules.dep").is_file()
         assert site.file(f"/boot/initrd.img-{release}").stat().st_size > 1_000_000
         cfg = site.file("/boot/grub/grub.cfg").read_text()
