@@ -13,8 +13,6 @@ reported with the reason Ansible gave; the others complete.
 from __future__ import annotations
 
 import dataclasses
-import signal
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,6 +22,7 @@ from multiarc.collection import COLLECTION_ROOT
 from multiarc.evaluation import checks as checks_mod
 from rich.console import Console
 
+from multiarc import fleet
 from multiarc.errors import InputError
 
 from . import replay_shim
@@ -80,38 +79,10 @@ class InventoryHost:
 
 
 def read_inventory(path: Path, limit: str | None) -> list[InventoryHost]:
-    """The hosts Ansible would run on (``limit`` applied by Ansible); InputError otherwise."""
-    hint = "an INI or YAML Ansible inventory, e.g. `node1 ansible_host=10.0.0.5 ansible_user=root`"
-    if not path.is_file():
-        raise InputError(f"inventory file not found: {path}", "pass an existing --inventory FILE")
-    import contextlib
-    import io
-
-    from ansible import constants
-    from ansible.inventory.manager import InventoryManager
-    from ansible.parsing.dataloader import DataLoader
-
-    constants.INVENTORY_UNPARSED_IS_FAILED = True  # a file no plugin reads is an error
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):  # the error line says it once
-            manager = InventoryManager(loader=DataLoader(), sources=[str(path)])
-        if not manager.get_hosts():
-            raise InputError(f"inventory {path} defines no hosts", hint)
-        if limit:
-            manager.subset(limit)
-        hosts = manager.get_hosts()
-    except InputError:
-        raise
-    except Exception as err:  # ansible raises many types for unreadable inventories
-        raise InputError(f"cannot read inventory {path}: {err}", hint) from err
-    if not hosts:
-        raise InputError(
-            f"--limit {limit} matches no host of {path}",
-            "use host or group names of the inventory, comma-separated (Ansible patterns)",
-        )
+    """The hosts Ansible would run on, each with the recording its ``multiarc_replay`` names."""
     found = []
-    for host in sorted(hosts, key=lambda h: h.name):
-        value = host.get_vars().get("multiarc_replay")
+    for host in fleet.read_inventory(path, limit):
+        value = host.variables.get("multiarc_replay")
         recording = None
         if value:
             recording = Path(str(value))
@@ -168,38 +139,15 @@ def build_plans(opts: FleetOptions) -> tuple[dict[str, list[dict[str, Any]]], di
     return plans, specs
 
 
-class _Events:
-    """Why each host stopped, from ansible-runner's events."""
+def _events(console: Console) -> fleet.HostEvents:
+    def say(text: str) -> None:
+        console.print(text, highlight=False)
 
-    def __init__(self, console: Console) -> None:
-        self.console = console
-        self.reasons: dict[str, tuple[str, str]] = {}
-        self.cancel = False
+    def on_ok(host: str, data: dict[str, Any], result: dict[str, Any]) -> None:
+        if data.get("task_action", "").endswith("eval_steps"):
+            say(f"{host}: tools done, {result.get('steps', 0)} step(s)")
 
-    def __call__(self, event: dict[str, Any]) -> bool:
-        kind = str(event.get("event", ""))
-        data = event.get("event_data") or {}
-        host = data.get("host")
-        if not host:
-            return True
-        result = data.get("res") or {}
-        message = str(result.get("msg") or result.get("stderr") or "").strip().splitlines()
-        text = message[0][:300] if message else ""
-        if kind == "runner_on_unreachable":
-            self.reasons.setdefault(host, ("unreachable", text or "unreachable"))
-            self.console.print(f"{host}: unreachable: {text}", highlight=False)
-        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
-            task = str(data.get("task", ""))
-            self.reasons.setdefault(host, ("failed", f"{task}: {text}".strip(": ")))
-            self.console.print(f"{host}: failed: {task}: {text}", highlight=False)
-        elif kind == "runner_on_ok" and data.get("task_action", "").endswith("eval_steps"):
-            self.console.print(
-                f"{host}: tools done, {result.get('steps', 0)} step(s)", highlight=False
-            )
-        return True
-
-    def cancelled(self) -> bool:
-        return self.cancel
+    return fleet.HostEvents(say, on_ok)
 
 
 def run_fleet(console: Console, opts: FleetOptions) -> int:
@@ -230,7 +178,7 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             "tools": list(STANDARD_TOOLS),
         },
     }
-    events = _Events(console)
+    events = _events(console)
     status = _run_playbook(opts, hosts, recordings, extravars, events)
     outcomes = _collect(hosts, recordings, folder, events, specs, opts)
     return write_fleet_report(
@@ -243,44 +191,15 @@ def _run_playbook(
     hosts: list[InventoryHost],
     recordings: dict[str, Path | None],
     extravars: dict[str, Any],
-    events: _Events,
+    events: fleet.HostEvents,
 ) -> str:
-    import ansible_runner
-    from multiarc.installer.driver import close_ssh_masters, runner_envvars
+    def packed(private: Path) -> dict[str, Any]:
+        return {"multiarc_recordings": _pack_recordings(private, recordings)}
 
-    previous = signal.getsignal(signal.SIGINT)
-    previous_term = signal.getsignal(signal.SIGTERM)
-
-    def stop(signum: int, frame: object) -> None:
-        events.cancel = True
-
-    control = Path(tempfile.mkdtemp(prefix="multiarc-cp-"))
-    private = Path(tempfile.mkdtemp(prefix="multiarc-eval-runner-"))
-    extravars["multiarc_recordings"] = _pack_recordings(private, recordings)
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        runner = ansible_runner.run(
-            private_data_dir=str(private),
-            playbook=str(PLAYBOOK),
-            inventory=str(opts.inventory.absolute()),
-            limit=",".join(h.name for h in hosts),
-            forks=opts.forks,
-            extravars=extravars,
-            envvars=runner_envvars(control),
-            event_handler=events,
-            cancel_callback=events.cancelled,
-            quiet=True,
-        )
-        return str(runner.status)
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        signal.signal(signal.SIGTERM, previous_term)
-        close_ssh_masters(control)
-        import shutil
-
-        shutil.rmtree(control, ignore_errors=True)
-        shutil.rmtree(private, ignore_errors=True)
+    run = fleet.PlaybookRun(
+        PLAYBOOK, opts.inventory, [h.name for h in hosts], opts.forks, extravars, packed
+    )
+    return fleet.run_playbook(run, events)
 
 
 def _pack_recordings(private: Path, recordings: dict[str, Path | None]) -> dict[str, str]:
@@ -300,7 +219,7 @@ def _collect(
     hosts: list[InventoryHost],
     recordings: dict[str, Path | None],
     folder: Path,
-    events: _Events,
+    events: fleet.HostEvents,
     specs: dict[str, StepSpec],
     opts: FleetOptions,
 ) -> list[HostOutcome]:
