@@ -55,6 +55,7 @@ class BuildOptions:
     max_workers: int = MAX_WORKERS
     domains: tuple[str, ...] = ()  # --domain: every name in these domains is a host
     keywords: tuple[str, ...] = ()  # --keyword / --keyword-file
+    host_names: tuple[str, ...] = ()  # --host-name: other names of hosts
     map_file: Path | None = None  # --map: the token table, read and updated
 
 
@@ -118,7 +119,7 @@ class _Writer:
 def _redactor(ctx: Context, options: BuildOptions) -> Redactor:
     mapping = load_mapping(options.map_file) if options.map_file else None
     return Redactor(ctx, options.redact, domains=options.domains, keywords=options.keywords,
-                    mapping=mapping)
+                    hosts=options.host_names, mapping=mapping)
 
 
 def _learn_serials(redactor: Redactor, results: list[ItemResult]) -> None:
@@ -193,7 +194,7 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
         raise InputError(f"unknown compression {options.compression!r}", "use xz or zstd")
     output_dir = check_output_folder(options.output_dir)
     if options.map_file is not None:
-        _check_map_folder(options.map_file)
+        check_map_folder(options.map_file)
     redactor = _redactor(ctx, options)
     real_host = socket.gethostname() or "localhost"
     host = redactor.token(real_host, "host") if options.redact else real_host
@@ -247,7 +248,7 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
     return ArchiveResult(final, _sha256(final), json.loads(manifest_bytes), mapping_path, counts)
 
 
-def _check_map_folder(path: Path) -> None:
+def check_map_folder(path: Path) -> None:
     folder = path.absolute().parent
     if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
         raise InputError(f"--map {path}: cannot write into {folder}",

@@ -38,7 +38,7 @@ class ArchiveDamaged(MultiarcError):
 
 
 @contextmanager
-def _tar_stream(path: Path) -> Iterator[IO[bytes]]:
+def tar_stream(path: Path) -> Iterator[IO[bytes]]:
     if not path.is_file():
         raise InputError(f"{path} does not exist", "give the path of a multiarc-sysinfo archive")
     with open(path, "rb") as raw:
@@ -120,7 +120,7 @@ def read_archive(path: Path, verify: bool = False) -> ArchiveCheck:
     (problems listed in the result, the first bad member first)."""
     check: ArchiveCheck | None = None
     try:
-        with _tar_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+        with tar_stream(path) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
             summary, manifest, seen = _head(tar)
             if summary is None or manifest is None:
                 raise InputError(f"{path} has no summary.txt/manifest.json",

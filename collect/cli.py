@@ -5,17 +5,20 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from multiarc.collect import interrupts
-from multiarc.collect.archive import COMPRESSORS, BuildOptions, build_archive
+from multiarc.collect.archive import COMPRESSORS, BuildOptions, build_archive, check_map_folder
 from multiarc.collect.archive_check import ArchiveDamaged, read_archive
 from multiarc.collect.context import Context
 from multiarc.collect.spec import ItemResult
 from multiarc.collect.summary import counts_line
 
 import multiarc.errors as errors_mod
+
+if TYPE_CHECKING:
+    from multiarc.collect.fleet_run import FleetCollectOptions
 from multiarc.errors import InputError, reports_errors
 
 
@@ -81,6 +84,14 @@ def _rich_progress() -> tuple[Any, Any]:
     help="With --redact: WORD (a project, a customer) becomes a token. Repeatable.",
 )
 @click.option(
+    "--host-name",
+    "host_names",
+    multiple=True,
+    metavar="NAME",
+    help="With --redact: NAME is a host name too (an alias of this machine, another node "
+    "of the rack), replaced like this machine's own. Repeatable.",
+)
+@click.option(
     "--keyword-file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     default=None,
@@ -141,6 +152,28 @@ def _rich_progress() -> tuple[Any, Any]:
     "sha256 against manifest.json, print its summary and manifest. A cut-off or altered "
     "archive is exit 1, naming the first bad member.",
 )
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Collect on every host of this Ansible inventory instead (in parallel, over SSH, "
+    "as root: ansible_user=root or become). Each archive is checked and fetched into one "
+    "folder under --output with index.json and index.txt; with --redact one token table "
+    "serves every host.",
+)
+@click.option(
+    "--limit",
+    default=None,
+    metavar="PATTERN",
+    help="With --inventory: only these hosts or groups (Ansible's pattern, e.g. rack1,node7).",
+)
+@click.option(
+    "--forks",
+    type=click.IntRange(min=1, max=256),
+    default=5,
+    show_default=True,
+    help="With --inventory: how many hosts collect at once (Ansible's forks).",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --inspect: print the manifest as JSON.")
 @click.option(
     "--root",
@@ -155,6 +188,7 @@ def main(
     redact: bool,
     domains: tuple[str, ...],
     keywords: tuple[str, ...],
+    host_names: tuple[str, ...],
     keyword_file: Path | None,
     map_file: Path | None,
     compression: str,
@@ -163,6 +197,9 @@ def main(
     timeout_cap: float | None,
     jobs: int,
     inspect: Path | None,
+    inventory: Path | None,
+    limit: str | None,
+    forks: int,
     as_json: bool,
     root: Path,
 ) -> None:
@@ -205,6 +242,16 @@ def main(
       sudo multiarc-collect-sysinfo --redact --domain corp.example --map /root/host.map
       sudo multiarc-collect-sysinfo --since-install --output /var/tmp
       multiarc-collect-sysinfo --inspect multiarc-sysinfo-host-20250101_120000.tar.xz
+      multiarc-collect-sysinfo --inventory rack.ini --forks 16 --redact --output /srv/support
+
+    \b
+    A fleet (--inventory): every host collects at once (--forks, --limit as in Ansible)
+    with the collector shipped by this machine (the node needs python3 only); each
+    archive is checked on arrival (the sha256 the node printed, every member against its
+    manifest) and lands in <output>/multiarc-sysinfo-fleet-<UTC>/hosts/<host>/, listed with
+    unreachable and failed hosts (and why) in index.json and index.txt. Nothing stays on
+    the nodes. With --redact, one token table serves the whole fleet: a host or address
+    seen on two nodes has one token (the table lands next to the folder, or in --map).
 
     \b
     The last line printed is the archive's path and its sha256:
@@ -214,21 +261,36 @@ def main(
 
     \b
     Exit codes: 0 archive written (failed or skipped items are recorded inside) or
-    --inspect found it intact; 1 --inspect found it cut off or altered; 2 bad input (an
+    --inspect found it intact (with --inventory: every host's archive arrived); 1
+    --inspect found it cut off or altered (with --inventory: some host gave no archive,
+    index.json says why); 2 bad input (an unreadable inventory, an
     --output that is not writable, read-only, under /proc or whose parent is missing;
     --inspect of a file that is not a support archive); 3 environment not ready (the
     compressor is missing or failed, e.g. the disk is full); 130 Ctrl-C, 143 SIGTERM
     (nothing is left behind).
     """
     if inspect is not None:
+        if inventory is not None:
+            raise click.UsageError("--inspect and --inventory do not go together")
         _inspect(inspect, as_json)
         return
-    if (domains or keywords or keyword_file or map_file) and not redact:
-        raise click.UsageError("--domain, --keyword, --keyword-file and --map need --redact")
+    if inventory is None and limit is not None:
+        raise click.UsageError("--limit needs --inventory")
+    if (domains or keywords or keyword_file or map_file or host_names) and not redact:
+        raise click.UsageError(
+            "--domain, --keyword, --keyword-file, --host-name and --map need --redact")
     options = BuildOptions(
         output_dir=output, redact=redact, compression=compression, max_workers=jobs,
         domains=domains, keywords=keywords + _read_keywords(keyword_file), map_file=map_file,
+        host_names=host_names,
     )
+    if inventory is not None:
+        from multiarc.collect.fleet_run import FleetCollectOptions  # not on the node's copy
+
+        _fleet(FleetCollectOptions(
+            inventory, options, limit=limit, forks=forks, since_install=since_install,
+            since=since, timeout_cap=timeout_cap, say=lambda line: click.echo(line, err=True)))
+        return
     ctx = Context(root=root, since_install=since_install, since=since, timeout_cap=timeout_cap)
     interrupts.install()
     try:
@@ -250,6 +312,18 @@ def main(
     if result.mapping_path is not None:
         click.echo(f"redaction table (keep it, do not send it): {result.mapping_path}", err=True)
     click.echo(f"{result.path}  sha256:{result.sha256}")
+
+
+def _fleet(opts: FleetCollectOptions) -> None:
+    from multiarc.collect.fleet_run import run_fleet_collect
+
+    if opts.build.map_file is not None:
+        check_map_folder(opts.build.map_file)
+    result = run_fleet_collect(opts)
+    click.echo(result.folder)
+    if result.exit_code == 130:
+        interrupts.exit_now("interrupted: the archives that came back are kept", 130)
+    sys.exit(result.exit_code)
 
 
 def _read_keywords(path: Path | None) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import os
 import re
 from pathlib import Path
 
-from multiarc.collect import bkc, probes
+from multiarc.collect import bkc, host_probes, probes
 from multiarc.collect.context import Context
 from multiarc.collect.runner import run_process
 from multiarc.collect.spec import Collector, Command, CopyFile, CopyTree, Generate
@@ -25,15 +25,15 @@ DIAG = 300.0  # xpu-smi diag -l 1
 
 
 def _governors(ctx: Context) -> str:
-    governors = probes.cpu_governors(ctx.root)
+    governors = host_probes.cpu_governors(ctx.root)
     if not governors:
         return "Not available (no cpufreq in sysfs)\n"
     return "".join(f"cpu{n} {g}\n" for n, g in governors.items())
 
 
 def _cpu_summary(ctx: Context) -> str:
-    info = probes.cpu_info(ctx.root)
-    mem = probes.memory_info()
+    info = host_probes.cpu_info(ctx.root)
+    mem = host_probes.memory_info()
     return (
         json.dumps(
             {

@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from multiarc import paths
 from multiarc.devices import is_supported_gpu
 
@@ -305,70 +303,6 @@ def find_tool(name: str, extra_dirs: Iterable[Path] = paths.TOOL_SEARCH_DIRS) ->
         if candidate.is_file() and os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-# ----------------------------------------------------------------------------- cpu, memory
-
-
-@dataclass(frozen=True)
-class CpuInfo:
-    model: str
-    logical_cores: int
-    physical_cores: int | None
-    governors: dict[int, str]  # cpu number -> scaling governor (only CPUs that have cpufreq)
-
-
-def cpu_governors(root: Path = ROOT) -> dict[int, str]:
-    """The scaling governor of every CPU with cpufreq, from root/sys/devices/system/cpu."""
-    base = root / "sys/devices/system/cpu"
-    governors: dict[int, str] = {}
-    try:
-        names = os.listdir(base)
-    except OSError:
-        return governors
-    for name in names:
-        m = re.fullmatch(r"cpu(\d+)", name)
-        if not m:
-            continue
-        governor = _read_line(base / name / "cpufreq/scaling_governor")
-        if governor:
-            governors[int(m.group(1))] = governor
-    return dict(sorted(governors.items()))
-
-
-def cpu_model(root: Path = ROOT) -> str:
-    text = read_text(root / "proc/cpuinfo") or ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("model name", "Model", "cpu model"):
-            return value.strip()
-    return ""
-
-
-def cpu_info(root: Path = ROOT) -> CpuInfo:
-    """CPU model, core counts (psutil) and per-CPU scaling governors."""
-    return CpuInfo(
-        model=cpu_model(root),
-        logical_cores=psutil.cpu_count(logical=True) or os.cpu_count() or 0,
-        physical_cores=psutil.cpu_count(logical=False),
-        governors=cpu_governors(root),
-    )
-
-
-@dataclass(frozen=True)
-class MemoryInfo:
-    total_bytes: int
-    available_bytes: int
-    swap_total_bytes: int
-
-
-def memory_info() -> MemoryInfo:
-    vm = psutil.virtual_memory()
-    return MemoryInfo(
-        total_bytes=int(vm.total),
-        available_bytes=int(vm.available),
-        swap_total_bytes=int(psutil.swap_memory().total),
-    )
 
 
 # ----------------------------------------------------------------------------- container

@@ -158,6 +158,7 @@ class Redactor:
         *,
         domains: Iterable[str] = (),
         keywords: Iterable[str] = (),
+        hosts: Iterable[str] = (),
         mapping: dict[str, str] | None = None,
     ) -> None:
         self.full = full
@@ -184,9 +185,24 @@ class Redactor:
             for word in keywords:
                 if word.strip():
                     self._words[word.strip()] = "keyword"
+            self._add_hosts(hosts)
         self._compile()
 
     # -- the literal values ------------------------------------------------------------
+
+    def _add_hosts(self, names: Iterable[str]) -> None:
+        """Other names of hosts (``--host-name``: aliases, the other nodes of a rack): a
+        short name in context like this machine's, a dotted one wherever it appears."""
+        for name in (n.strip().rstrip(".") for n in names):
+            if not name or name.lower() in ("localhost", "localhost.localdomain"):
+                continue
+            with contextlib.suppress(ValueError):
+                ipaddress.ip_address(name)
+                continue  # addresses are tokens of their own (ip)
+            if "." in name:
+                self._words[name] = "host"
+            else:
+                self._hosts.add(name)
 
     def learn(self, values: Iterable[str], kind: str) -> None:
         with self._lock:

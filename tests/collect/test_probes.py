@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from multiarc.collect import probes
+from multiarc.collect import host_probes, probes
 
 B60X4 = Path(__file__).resolve().parents[1] / "recordings" / "b60x4"
 ROOT4 = B60X4 / "root"
@@ -62,7 +62,7 @@ def test_missing_files_give_empty_values(tmp_path: Path) -> None:
     assert probes.kernel_cmdline(tmp_path) == []
     assert probes.pci_devices(tmp_path) == []
     assert probes.drm_cards(tmp_path) == []
-    assert probes.cpu_governors(tmp_path) == {}
+    assert host_probes.cpu_governors(tmp_path) == {}
     assert probes.oneapi_version(tmp_path) is None
     assert probes.in_container(tmp_path, environ={}) is False
 
@@ -214,12 +214,32 @@ def test_find_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_cpu_and_memory_info() -> None:
-    cpu = probes.cpu_info()
+    cpu = host_probes.cpu_info()
     assert cpu.logical_cores >= 1 and cpu.logical_cores == os.cpu_count()
-    recorded = probes.cpu_governors(ROOT4)
+    recorded = host_probes.cpu_governors(ROOT4)
     assert recorded and set(recorded.values()) == {"powersave"} and 0 in recorded
-    mem = probes.memory_info()
+    mem = host_probes.memory_info()
     assert mem.total_bytes > 0 and 0 < mem.available_bytes <= mem.total_bytes
+
+
+def test_cpu_and_memory_without_psutil_agree_with_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fleet node's copy has no psutil: /proc must give the same figures."""
+    with_psutil = host_probes.cpu_info(), host_probes.memory_info()
+    monkeypatch.setattr(host_probes, "psutil", None)
+    cpu, mem = host_probes.cpu_info(), host_probes.memory_info()
+    assert cpu.logical_cores == with_psutil[0].logical_cores
+    assert cpu.physical_cores == with_psutil[0].physical_cores
+    assert mem.total_bytes == with_psutil[1].total_bytes
+    assert mem.swap_total_bytes == with_psutil[1].swap_total_bytes
+    assert 0 < mem.available_bytes <= mem.total_bytes
+
+
+def test_physical_cores_count_each_package_apart() -> None:
+    text = "".join(
+        f"processor : {n}\nphysical id : {n // 4}\ncore id : {n % 2}\n\n" for n in range(8)
+    )
+    assert host_probes.physical_cores_from_cpuinfo(text) == 4
+    assert host_probes.physical_cores_from_cpuinfo("processor : 0\n") is None
 
 
 def test_in_container(tmp_path: Path) -> None:

@@ -244,3 +244,16 @@ def test_long_texts_are_scrubbed_like_short_ones() -> None:
     assert len(text) > sec._BIG
     assert sec.scrub(text, "f", fast) == sec._scrub_all(text, "f", full)
     assert fast.counts == full.counts and sum(fast.counts.values()) >= len(planted) - 2
+
+
+def test_other_host_names_are_replaced_like_this_machines(tmp_path: Path) -> None:
+    """--host-name (a fleet passes every node's name): short names in context, dotted
+    names anywhere; addresses and localhost are left to their own rules."""
+    ctx = Context(root=tmp_path, environ={}, is_root=True)
+    r = Redactor(ctx, full=True, hosts=["node7", "n8.rack.example", "10.0.0.1", "localhost", ""])
+    text = r.text("10.0.0.1 node7 n8.rack.example\nID=node7 www.node7.org node70 localhost\n")
+    first, second = text.splitlines()
+    ip, node7, n8 = first.split()
+    assert ip.startswith("<ip-") and node7.startswith("<host-") and n8.startswith("<host-")
+    assert node7 != n8
+    assert second == "ID=node7 www.node7.org node70 localhost"  # in context only

@@ -9,6 +9,7 @@ link by host and GPU and reports the unreachable host; a second run is stopped w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -105,3 +106,145 @@ def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) ->
     report = json.loads((run / "fleet_report.json").read_text())
     assert report["interrupted"] is True
     assert {h["host"] for h in report["hosts"]} == {*NODES, "gone"}
+
+
+# --------------------------------------------------------------- multiarc-collect-sysinfo
+
+COLLECT = str(Path(sys.executable).parent / "multiarc-collect-sysinfo")
+PROXY_PASSWORD = "Fl33t-pw/9%40x"
+SHARED_IP = "10.20.30.40"
+
+
+def _plant(fleet: Path, harness: Harness) -> None:
+    """Node healthy1 names healthy2 by name and address; both carry a proxy password."""
+    roots = {n.name: n.root for n in harness.nodes if n.name in NODES}
+    (roots["healthy1"] / "etc/hosts").write_text(
+        f"127.0.0.1 localhost\n{SHARED_IP} healthy2 healthy2.corp.example\n"
+    )
+    (roots["healthy2"] / "etc/hosts").write_text(f"127.0.0.1 localhost\n{SHARED_IP} healthy2\n")
+    for name in ("healthy1", "healthy2"):
+        (roots[name] / "etc/environment").write_text(
+            f'https_proxy="http://ops:{PROXY_PASSWORD}@proxy.corp.example:3128"\n'
+        )
+
+
+def _members(archive: Path) -> dict[str, bytes]:
+    from multiarc.collect.fleet_tokens import _members as read_members
+
+    return {n.split("/", 1)[1]: d for n, d, _m in read_members(archive)}
+
+
+def _collect(
+    fleet: Path, out: Path, harness: Harness, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    command = [COLLECT, "--inventory", str(fleet), "--output", str(out), "--forks", "5", *extra]
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=_env(harness))
+
+
+def test_collect_fleet_fetches_checked_archives_and_names_the_missing_host(
+    harness: Harness, fleet: Path
+) -> None:
+    _plant(fleet, harness)
+    out = harness.workdir / "fleet-collect"
+    done = _collect(fleet, out, harness, "--timeout", "20")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    assert folder.parent == out and folder.stat().st_mode & 0o077 == 0
+    index = json.loads((folder / "index.json").read_text())
+    hosts = {h["host"]: h for h in index["hosts"]}
+    assert set(hosts) == {*NODES, "gone"}
+    assert hosts["gone"]["status"] == "unreachable" and hosts["gone"]["reason"]
+    for name in NODES:
+        entry = hosts[name]
+        assert entry["status"] == "collected", entry
+        archive = folder / entry["archive"]
+        assert archive.parent == folder / "hosts" / name
+        assert hashlib.sha256(archive.read_bytes()).hexdigest() == entry["sha256"]
+        assert entry["sha256"] == entry["node_sha256"]  # unchanged without --redact
+        assert archive.stat().st_mode & 0o777 == 0o600
+        inspect = subprocess.run([COLLECT, "--inspect", str(archive)], capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+        assert inspect.returncode == 0, inspect.stderr
+    assert "gone" in (folder / "index.txt").read_text()
+    assert not (folder / ".fetch").exists()
+    for node in harness.nodes:
+        if node.name in NODES:
+            assert not list((node.root / "tmp").glob("multiarc-collect-*")), node.name
+    text = b"".join(_members(folder / hosts["healthy1"]["archive"]).values())
+    assert PROXY_PASSWORD.encode() not in text and b"healthy2" in text  # not --redact
+
+
+def test_collect_fleet_redacts_with_one_token_table(harness: Harness, fleet: Path) -> None:
+    _plant(fleet, harness)
+    out = harness.workdir / "fleet-collect-redacted"
+    out.mkdir()
+    table = out / "rack.map"
+    done = _collect(
+        fleet,
+        out,
+        harness,
+        "--limit",
+        "healthy1,healthy2",
+        "--redact",
+        "--domain",
+        "corp.example",
+        "--map",
+        str(table),
+        "--timeout",
+        "20",
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = Path(done.stdout.strip().splitlines()[-1])
+    index = json.loads((folder / "index.json").read_text())
+    assert index["redacted"] is True and len(index["hosts"]) == 2
+    assert all(h["inventory_host"] is None for h in index["hosts"])
+    mapping = json.loads(table.read_text())
+    assert table.stat().st_mode & 0o777 == 0o600
+    by_value = {v: k for k, v in mapping.items()}
+    texts = {}
+    for entry in index["hosts"]:
+        assert mapping[f"<{entry['host']}>"] in ("healthy1", "healthy2")
+        members = _members(folder / entry["archive"])
+        texts[mapping[f"<{entry['host']}>"]] = members["system/hosts.txt"].decode()
+        blob = b"".join(members.values())
+        for secret in (
+            b"healthy1",
+            b"healthy2",
+            SHARED_IP.encode(),
+            PROXY_PASSWORD.encode(),
+            b"corp.example",
+        ):
+            assert secret not in blob, (entry["host"], secret)
+        check = subprocess.run([COLLECT, "--inspect", str(folder / entry["archive"])],
+                               capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert check.returncode == 0, check.stderr
+    ip_token, host_token = by_value[SHARED_IP], by_value["healthy2"]
+    for name in ("healthy1", "healthy2"):  # the same address and host: the same tokens
+        assert ip_token in texts[name] and host_token in texts[name], texts[name]
+    assert by_value["healthy2.corp.example"] in texts["healthy1"]
+    assert not list(folder.rglob("*.json.partial")) and not (folder / ".fetch").exists()
+
+
+def test_collect_fleet_ctrl_c_keeps_what_came_back_and_exits_130(
+    harness: Harness, fleet: Path
+) -> None:
+    out = harness.workdir / "fleet-collect-interrupted"
+    command = [COLLECT, "--inventory", str(fleet), "--output", str(out), "--forks", "5"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=_env(harness))  # fmt: skip
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=180)
+    assert proc.returncode == 130, stdout + stderr
+    assert "Traceback" not in stderr
+    (folder,) = out.iterdir()
+    index = json.loads((folder / "index.json").read_text())
+    assert index["interrupted"] is True
+    assert {h["host"] for h in index["hosts"]} == {*NODES, "gone"}
+    assert all(h["status"] in ("collected", "interrupted", "unreachable") for h in index["hosts"])
+    assert not (folder / ".fetch").exists()
+    for node in harness.nodes:  # the collectors are stopped, their folders gone
+        if node.name in NODES:
+            assert not list((node.root / "tmp").glob("multiarc-collect-*")), node.name
+            assert node.ssh("pgrep -f [m]ultiarc-collect.pyz", check=False).returncode == 1
