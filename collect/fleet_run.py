@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import json
+import re
 import secrets
 import shutil
 from collections.abc import Callable
@@ -39,6 +40,8 @@ PLAYBOOK = COLLECTION_ROOT / "playbooks" / "collect.yml"
 ABORT_PLAYBOOK = COLLECTION_ROOT / "playbooks" / "collect_abort.yml"
 NODE_TIMEOUT_S = 1800  # the node's whole collection (xpu-smi diag alone may take 300 s)
 COLLECT_TASK = "Make the support archive"
+ARCHIVE_NAME = re.compile(r"multiarc-sysinfo-[A-Za-z0-9_.-]{1,200}\.tar\.(?:xz|zst)")
+NODE_MAP_LIMIT = 64 * 2**20
 
 
 @dataclass
@@ -196,6 +199,9 @@ def _take(opts: FleetCollectOptions, host: str, folder: Path, seen: _Seen,
         return entry
     printed_path, printed_sha = seen.printed[host]
     try:
+        name = Path(printed_path).name
+        if not ARCHIVE_NAME.fullmatch(name):
+            raise ArchiveRefused(f"the node named its archive {name[:80]!r}")
         actual = _sha256(fetched)
         if actual != printed_sha:
             raise ArchiveRefused(f"sha256 of the fetched archive is {actual[:12]}..., the node "
@@ -203,9 +209,8 @@ def _take(opts: FleetCollectOptions, host: str, folder: Path, seen: _Seen,
         check = read_archive(fetched, verify=True)
         if check.problems:
             raise ArchiveRefused(f"damaged: {check.problems[0]}")
-        target = folder / "hosts" / label
+        target = folder / "hosts" / fleet.folder_name(label)
         target.mkdir(parents=True, mode=0o700)
-        name = Path(printed_path).name
         kind = "zstd" if name.endswith(".zst") else "xz"
         if opts.build.redact:
             node_map = _node_map(folder / ".fetch" / host / "node-map.json")
@@ -223,6 +228,8 @@ def _take(opts: FleetCollectOptions, host: str, folder: Path, seen: _Seen,
 
 def _node_map(path: Path) -> dict[str, str]:
     try:
+        if path.stat().st_size > NODE_MAP_LIMIT:
+            raise ArchiveRefused("the node's token table is too large")
         data = json.loads(path.read_text())
     except (OSError, ValueError) as err:
         raise ArchiveRefused(f"the node's token table is unreadable ({err})") from None

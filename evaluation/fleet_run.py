@@ -231,7 +231,7 @@ def _collect(
         status, reason = events.reasons.get(host.name, ("", ""))
         if archive.is_file():
             try:
-                outcome.folder = unpack(archive, folder / "hosts" / host.name)
+                outcome.folder = unpack(archive, folder / "hosts" / fleet.folder_name(host.name))
                 judge_host(outcome, specs, opts.judge)
             except (OSError, ValueError, KeyError) as err:
                 outcome.status, outcome.reason = "failed", f"run folder unreadable: {err}"

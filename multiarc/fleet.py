@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 import shutil
 import signal
 import tempfile
@@ -65,6 +66,12 @@ def read_inventory(path: Path, limit: str | None) -> list[FleetHost]:
             "use host or group names of the inventory, comma-separated (Ansible patterns)",
         )
     return [FleetHost(h.name, dict(h.get_vars())) for h in sorted(hosts, key=lambda h: h.name)]
+
+
+def folder_name(host: str) -> str:
+    """A host's name as a folder name on the controller (never a path of its own)."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", host)[:120]
+    return name if name.strip(".") else "_" + name
 
 
 OkHook = Callable[[str, dict[str, Any], dict[str, Any]], None]  # host, event_data, result

@@ -185,3 +185,26 @@ def test_bad_fleet_input_is_one_error_and_a_hint(
     assert any(line.strip().startswith("hint:") for line in lines), result.output
     assert "Traceback" not in result.output
     assert not (tmp_path / "out").exists()  # nothing made before the input was checked
+
+
+@pytest.mark.parametrize(
+    "printed", ["/tmp/x/../../etc/passwd", "/tmp/x/..", "/tmp/evil name.tar.xz"]
+)
+def test_a_node_that_misnames_its_archive_is_refused(tmp_path: Path, printed: str) -> None:
+    """The node's last line names the archive; a hostile node cannot choose where or under
+    which name it lands on the controller."""
+    from multiarc.collect import fleet_run
+
+    from multiarc import fleet
+
+    folder = tmp_path / "fleet"
+    (folder / ".fetch" / "node1").mkdir(parents=True)
+    fetched = folder / ".fetch" / "node1" / "archive"
+    fetched.write_bytes(b"not even an archive")
+    seen = fleet_run._Seen(lambda _line: None)
+    digest = fleet_run._sha256(fetched)
+    seen.printed["node1"] = (printed, digest)
+    opts = FleetCollectOptions(Path("rack.ini"), BuildOptions())
+    entry = fleet_run._take(opts, "node1", folder, seen, fleet.HostEvents(print), FleetMap())
+    assert entry.status == "failed" and "named its archive" in entry.reason, entry
+    assert sorted(p.name for p in folder.iterdir()) == [".fetch"]
