@@ -4,8 +4,10 @@ written; from then on the command handles both itself (cli.py, interrupts.py).""
 
 from __future__ import annotations
 
+# The C module, not ``signal``: building that module's enums takes milliseconds, a window in
+# which Ctrl-C would still print Python's own traceback.
+import _signal
 import os
-import signal
 import sys
 
 
@@ -16,10 +18,15 @@ def _quiet_exit(signum: int, _frame: object) -> None:
         os._exit(128 + signum)  # nothing is written yet: nothing to clean up
 
 
+# Installed as this module is imported, before anything else of ours runs.
+_OLD = {s: _signal.signal(s, _quiet_exit) for s in (_signal.SIGINT, _signal.SIGTERM)}
+
+
 def main() -> None:
-    old = {s: signal.signal(s, _quiet_exit) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s in _OLD:
+        _signal.signal(s, _quiet_exit)
     from multiarc.collect.cli import main as command
 
-    for s, handler in old.items():
-        signal.signal(s, handler)
+    for s, handler in _OLD.items():
+        _signal.signal(s, handler)
     command(prog_name="multiarc-collect-sysinfo")

@@ -2,10 +2,11 @@
 
 SIGTERM raises :class:`Terminated` in the main thread, so the same clean-up runs as for
 Ctrl-C (every running command killed, partial files removed); the exit status is 128 plus
-the signal's number (130, 143). While cleaning up, further signals are held back
-(:func:`deferred`), so a second Ctrl-C cannot cut the clean-up short, and the process
-then ends at once (:func:`exit_now`), without waiting for worker threads that a signal
-could interrupt with an "Exception ignored" message.
+the signal's number (130, 143). The first signal's handler ignores every further one
+before it raises, so a second Ctrl-C, however soon, cannot cut the clean-up short (not
+even in the few instructions before an ``except`` block is entered); the process then
+ends at once (:func:`exit_now`), without waiting for worker threads that a signal could
+interrupt with an "Exception ignored" message.
 """
 
 from __future__ import annotations
@@ -27,14 +28,20 @@ class Terminated(BaseException):
     signum = signal.SIGTERM
 
 
-def _raise_terminated(_signum: int, _frame: FrameType | None) -> None:
-    raise Terminated()
+def _first_signal(signum: int, _frame: FrameType | None) -> None:
+    for s in _SIGNALS:  # from now on the clean-up runs to its end
+        signal.signal(s, signal.SIG_IGN)
+    if signum == signal.SIGTERM:
+        raise Terminated()
+    raise KeyboardInterrupt
 
 
 def install() -> None:
-    """SIGTERM behaves like Ctrl-C from here on (main thread only)."""
+    """Ctrl-C and SIGTERM stop the run once, the same way, from here on (main thread only):
+    a second signal is ignored."""
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        for s in _SIGNALS:
+            signal.signal(s, _first_signal)
 
 
 def exit_status(exc: BaseException) -> int:

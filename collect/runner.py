@@ -328,7 +328,7 @@ def run_collectors(
         for future in as_completed(futures):
             yield future.result()
     except BaseException:  # Ctrl-C or the archive failed: stop now, not at the last timeout
+        kill_running()  # first: the running commands are what must not outlive us
         pool.shutdown(wait=False, cancel_futures=True)
-        kill_running()
         raise
     pool.shutdown()

@@ -144,7 +144,29 @@ def test_interrupt_kills_children_and_leaves_nothing(
 
 @pytest.mark.parametrize("delay", [0.0, 0.05, 0.15, 0.3])
 def test_ctrl_c_during_start_up_is_quiet(tmp_path: Path, delay: float) -> None:
-    proc = _start("--output", str(tmp_path), "--timeout", "2")
+    """A Ctrl-C at any moment of the command's start-up: loading click, rich, the collectors.
+
+    The clock starts when the interpreter has set itself up and runs the entry point's
+    first line (an audit hook, installed by a ``sitecustomize`` the test puts on
+    PYTHONPATH, marks the moment): a signal before that is CPython's own to report
+    ("Fatal Python error: init_import_site", or runpy's traceback while it looks the
+    module up), before any code of ours runs, and a loaded machine stretches that window
+    past any fixed delay."""
+    hook, out = tmp_path / "hook", tmp_path / "out"
+    hook.mkdir()
+    out.mkdir()
+    marker = tmp_path / "site-done"
+    (hook / "sitecustomize.py").write_text(
+        "import pathlib, sys\n"
+        "def _hook(event, args):\n"
+        "    if event == 'exec' and args[0].co_filename.endswith('collect/entry.py'):\n"
+        f"        pathlib.Path({str(marker)!r}).touch()\n"
+        "sys.addaudithook(_hook)\n")
+    env = {**os.environ, "PYTHONPATH": str(hook)}
+    proc = subprocess.Popen([*CLI, "--output", str(out), "--timeout", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+    _wait_for(marker)
     time.sleep(delay)
     proc.send_signal(signal.SIGINT)
     _stdout, stderr = proc.communicate(timeout=60)
@@ -152,7 +174,7 @@ def test_ctrl_c_during_start_up_is_quiet(tmp_path: Path, delay: float) -> None:
     if proc.returncode != 0:  # it may have been too quick to interrupt
         # 130, or killed by the signal itself before Python set up its handlers
         assert proc.returncode in (130, -signal.SIGINT), stderr
-        assert list(tmp_path.iterdir()) == []
+        assert list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize("where", ["proc", "missing-parent", "a-file", "unwritable", "read-only"])
