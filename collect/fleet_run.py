@@ -136,8 +136,9 @@ def run_fleet_collect(opts: FleetCollectOptions) -> FleetCollectResult:
         "multiarc_collect_timeout_s": NODE_TIMEOUT_S,
         "multiarc_fetch_dir": str(fetch_dir),
     }
-    run = fleet.PlaybookRun(PLAYBOOK, opts.inventory, [h.name for h in hosts], opts.forks,
-                            extravars, _ship_collector)
+    run = fleet.PlaybookRun(
+        PLAYBOOK, opts.inventory, [h.name for h in hosts], opts.forks, extravars, _ship_collector
+    )
     try:
         status = fleet.run_playbook(run, events)
         interrupted = status == "canceled" or events.cancel
@@ -164,9 +165,14 @@ def run_fleet_collect(opts: FleetCollectOptions) -> FleetCollectResult:
 def _abort(opts: FleetCollectOptions, hosts: list[fleet.FleetHost], run_id: str) -> None:
     """Stop what still runs on the nodes and remove this run's folders there."""
     opts.say("interrupted: stopping the collectors and removing their folders on the nodes")
-    events = fleet.HostEvents(lambda _line: None)
-    run = fleet.PlaybookRun(ABORT_PLAYBOOK, opts.inventory, [h.name for h in hosts],
-                            opts.forks, {"multiarc_run_id": run_id})
+    events = fleet.HostEvents(lambda line: opts.say(f"clean-up: {line}"))
+    run = fleet.PlaybookRun(
+        ABORT_PLAYBOOK,
+        opts.inventory,
+        [h.name for h in hosts],
+        opts.forks,
+        {"multiarc_run_id": run_id},
+    )
     fleet.run_playbook(run, events)  # a second Ctrl-C stops this too
 
 
@@ -188,8 +194,14 @@ def _new_folder(output: Path) -> Path:
     raise InputError(f"every fleet folder name is taken in {output}", "choose another --output")
 
 
-def _take(opts: FleetCollectOptions, host: str, folder: Path, seen: _Seen,
-          events: fleet.HostEvents, fleet_map: FleetMap) -> HostArchive:
+def _take(
+    opts: FleetCollectOptions,
+    host: str,
+    folder: Path,
+    seen: _Seen,
+    events: fleet.HostEvents,
+    fleet_map: FleetMap,
+) -> HostArchive:
     """One host's archive checked and published under hosts/<label>/ (or why not)."""
     label = fleet_map.token(host, "host").strip("<>") if opts.build.redact else host
     entry = HostArchive(label, None if opts.build.redact else host)
@@ -204,8 +216,10 @@ def _take(opts: FleetCollectOptions, host: str, folder: Path, seen: _Seen,
             raise ArchiveRefused(f"the node named its archive {name[:80]!r}")
         actual = _sha256(fetched)
         if actual != printed_sha:
-            raise ArchiveRefused(f"sha256 of the fetched archive is {actual[:12]}..., the node "
-                                 f"printed {printed_sha[:12]}...")
+            raise ArchiveRefused(
+                f"sha256 of the fetched archive is {actual[:12]}..., the node "
+                f"printed {printed_sha[:12]}..."
+            )
         check = read_archive(fetched, verify=True)
         if check.problems:
             raise ArchiveRefused(f"damaged: {check.problems[0]}")
@@ -253,4 +267,3 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(2**20), b""):
             digest.update(block)
     return digest.hexdigest()
-

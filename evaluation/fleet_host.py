@@ -39,6 +39,9 @@ class HostOutcome:
     folder: Path | None = None
     recording: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+    # seconds: node_tools_s (the node's fact commands and steps, from node.json),
+    # controller_s (unpacking, parsing, judging and the host's reports here)
+    timing: dict[str, float] = field(default_factory=dict)
 
 
 def unpack(archive: Path, dest: Path) -> Path:
@@ -84,6 +87,10 @@ def judge_host(outcome: HostOutcome, specs: dict[str, StepSpec], opts: JudgeOpti
     folder = outcome.folder
     assert folder is not None
     node = json.loads((folder / "node.json").read_text())
+    if isinstance(node.get("started"), float | int) and isinstance(
+        node.get("finished"), float | int
+    ):
+        outcome.timing["node_tools_s"] = round(float(node["finished"]) - float(node["started"]), 3)
     root = folder / "root"
     facts = checks_mod.Facts(root=root)
     facts.tools = {

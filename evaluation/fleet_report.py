@@ -238,6 +238,7 @@ def host_row(outcome: HostOutcome, report: dict[str, Any] | None) -> dict[str, A
         for s in report.get("steps") or []
         if not s.get("ok") and not s.get("skipped_reason")
     ]
+    row["timing"] = outcome.timing
     row["metric_counts"] = report.get("counts") or {}
     row["conditions"] = host_conditions(report)
     return row
@@ -334,11 +335,13 @@ def write_fleet_report(
     *,
     interrupted: bool,
     tolerance: float = 0.10,
+    timing: dict[str, float] | None = None,
 ) -> int:
     """The three files and the console summary; the fleet's exit code."""
     from .fleet_html import render_html
 
     data = build(outcomes, tolerance, interrupted)
+    data["timing"] = timing or {}  # playbook_s (every host, in parallel), after_playbook_s
     (folder / FILES[0]).write_text(json.dumps(data, indent=2, default=str) + "\n")
     write_csv(folder / FILES[1], data)
     (folder / FILES[2]).write_text(render_html(data))

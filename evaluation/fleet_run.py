@@ -12,7 +12,9 @@ reported with the reason Ansible gave; the others complete.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +28,8 @@ from multiarc import fleet
 from multiarc.errors import InputError
 
 from . import replay_shim
-from .fleet_host import HostOutcome, JudgeOptions, judge_host, unpack
+from .fleet_host import JudgeOptions
+from .fleet_judging import Judging
 from .replay import STANDARD_TOOLS, load_recording
 from .run_writer import RUN_NAME_FORMAT
 from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
@@ -34,7 +37,8 @@ from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
 PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval.yml"
 MAX_GPUS = 8
 INTERRUPTED_EXIT = 130
-# Files the checks read on a live node (under /), copied back with the raw logs.
+# Files the checks read on a live node (under /), copied back with the raw logs as sysfs
+# lays them out (links kept as links: the topology is read from the device links).
 PROBE_GLOBS = [
     "proc/cmdline",
     "proc/sys/kernel/osrelease",
@@ -47,6 +51,10 @@ PROBE_GLOBS = [
     "sys/bus/pci/devices/*/max_link_speed",
     "sys/bus/pci/devices/*/max_link_width",
     "sys/bus/pci/devices/*/numa_node",
+    "sys/bus/pci/devices/*/resource",  # the BAR sizes
+    "sys/bus/pci/devices/*/driver",  # a link: the driver's name (xe-bound GPUs)
+    "sys/class/drm/card*/device/tile0/gt0/freq0/*_freq",  # the card links, the frequencies
+    "sys/devices/system/cpu/cpu0/cpufreq/scaling_governor",
     "sys/module/xe/version",
     "var/lib/multiarc/state.json",
     "var/lib/multiarc/node-state.json",
@@ -139,13 +147,16 @@ def build_plans(opts: FleetOptions) -> tuple[dict[str, list[dict[str, Any]]], di
     return plans, specs
 
 
-def _events(console: Console) -> fleet.HostEvents:
+def _events(console: Console, judging: Judging) -> fleet.HostEvents:
     def say(text: str) -> None:
         console.print(text, highlight=False)
 
     def on_ok(host: str, data: dict[str, Any], result: dict[str, Any]) -> None:
-        if data.get("task_action", "").endswith("eval_steps"):
+        action = str(data.get("task_action", ""))
+        if action.endswith("eval_steps"):
             say(f"{host}: tools done, {result.get('steps', 0)} step(s)")
+        elif action.endswith("fetch"):
+            judging.arrived(host)  # judged here while the other hosts still run
 
     return fleet.HostEvents(say, on_ok)
 
@@ -168,7 +179,8 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     recordings = {h.name: h.recording or opts.replay for h in hosts}
     extravars = {
         "multiarc_fetch_dir": str(folder / ".fetch"),
-        "multiarc_shim": replay_shim.__file__,
+        # base64: Ansible would read the shim's braces as templates
+        "multiarc_shim_data": base64.b64encode(Path(replay_shim.__file__).read_bytes()).decode(),
         "multiarc_eval": {
             "facts": dict(checks_mod.FACT_COMMANDS),
             "plans": plans,
@@ -178,12 +190,21 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             "tools": list(STANDARD_TOOLS),
         },
     }
-    events = _events(console)
-    status = _run_playbook(opts, hosts, recordings, extravars, events)
-    outcomes = _collect(hosts, recordings, folder, events, specs, opts)
+    judging = Judging(folder, recordings, specs, opts.judge)
+    events = _events(console, judging)
+    started = time.monotonic()
+    try:
+        status = _run_playbook(opts, hosts, recordings, extravars, events)
+        playbook_s = time.monotonic() - started
+        outcomes = judging.finish([h.name for h in hosts], events)
+    finally:
+        judging.close()
+    timing = {"playbook_s": round(playbook_s, 3),  # every host, judging overlapped
+              "after_playbook_s": round(time.monotonic() - started - playbook_s, 3)}  # fmt: skip
     return write_fleet_report(
-        console, folder, outcomes, interrupted=status == "canceled", tolerance=opts.judge.tolerance
-    )
+        console, folder, outcomes, interrupted=status == "canceled",
+        tolerance=opts.judge.tolerance, timing=timing,
+    )  # fmt: skip
 
 
 def _run_playbook(
@@ -194,7 +215,7 @@ def _run_playbook(
     events: fleet.HostEvents,
 ) -> str:
     def packed(private: Path) -> dict[str, Any]:
-        return {"multiarc_recordings": _pack_recordings(private, recordings)}
+        return _pack_recordings(private, recordings)
 
     run = fleet.PlaybookRun(
         PLAYBOOK, opts.inventory, [h.name for h in hosts], opts.forks, extravars, packed
@@ -202,48 +223,20 @@ def _run_playbook(
     return fleet.run_playbook(run, events)
 
 
-def _pack_recordings(private: Path, recordings: dict[str, Path | None]) -> dict[str, str]:
-    """Each recording packed once as .tar.gz (one copy per host instead of a file each)."""
+def _pack_recordings(private: Path, recordings: dict[str, Path | None]) -> dict[str, Any]:
+    """Each recording packed once as .tar.gz and sent inline (base64) to the hosts that
+    replay it: one module run per node instead of a copy task per file."""
     import tarfile
 
-    packed: dict[Path, str] = {}
-    for path in {p for p in recordings.values() if p}:
-        out = private / f"recording-{len(packed)}.tar.gz"
-        with tarfile.open(out, "w:gz", compresslevel=1) as tar:
+    data: dict[str, str] = {}
+    keys: dict[Path, str] = {}
+    for path in sorted({p for p in recordings.values() if p}):
+        out = private / f"recording-{len(keys)}.tar.gz"
+        with tarfile.open(out, "w:gz", compresslevel=6) as tar:
             tar.add(path, arcname=".")
-        packed[path] = str(out)
-    return {host: packed[path] for host, path in recordings.items() if path}
-
-
-def _collect(
-    hosts: list[InventoryHost],
-    recordings: dict[str, Path | None],
-    folder: Path,
-    events: fleet.HostEvents,
-    specs: dict[str, StepSpec],
-    opts: FleetOptions,
-) -> list[HostOutcome]:
-    outcomes = []
-    for host in hosts:
-        recording = recordings.get(host.name)
-        outcome = HostOutcome(host.name, "done", recording=str(recording) if recording else None)
-        archive = folder / ".fetch" / f"{host.name}.tar.gz"
-        status, reason = events.reasons.get(host.name, ("", ""))
-        if archive.is_file():
-            try:
-                outcome.folder = unpack(archive, folder / "hosts" / fleet.folder_name(host.name))
-                judge_host(outcome, specs, opts.judge)
-            except (OSError, ValueError, KeyError) as err:
-                outcome.status, outcome.reason = "failed", f"run folder unreadable: {err}"
-            if events.cancel:
-                outcome.status, outcome.reason = "interrupted", "Ctrl-C: stopped, partial results"
-        elif events.cancel:
-            outcome.status, outcome.reason = "interrupted", "Ctrl-C before any result came back"
-        else:
-            outcome.status = status or "failed"
-            outcome.reason = reason or "no results came back"
-        outcomes.append(outcome)
-    import shutil
-
-    shutil.rmtree(folder / ".fetch", ignore_errors=True)
-    return outcomes
+        keys[path] = str(len(keys))
+        data[keys[path]] = base64.b64encode(out.read_bytes()).decode()
+    return {
+        "multiarc_recording_data": data,
+        "multiarc_recordings": {host: keys[path] for host, path in recordings.items() if path},
+    }

@@ -170,7 +170,8 @@ def test_collect_fleet_fetches_checked_archives_and_names_the_missing_host(
     assert not (folder / ".fetch").exists()
     for node in harness.nodes:
         if node.name in NODES:
-            assert not list((node.root / "tmp").glob("multiarc-collect-*")), node.name
+            left = list((node.root / "tmp").glob("multiarc-collect-*"))
+            assert not left, (node.name, [list(p.rglob("*")) for p in left], done.stderr)
     text = b"".join(_members(folder / hosts["healthy1"]["archive"]).values())
     assert PROXY_PASSWORD.encode() not in text and b"healthy2" in text  # not --redact
 
@@ -246,5 +247,6 @@ def test_collect_fleet_ctrl_c_keeps_what_came_back_and_exits_130(
     assert not (folder / ".fetch").exists()
     for node in harness.nodes:  # the collectors are stopped, their folders gone
         if node.name in NODES:
-            assert not list((node.root / "tmp").glob("multiarc-collect-*")), node.name
+            left = list((node.root / "tmp").glob("multiarc-collect-*"))
+            assert not left, (node.name, [list(p.rglob("*")) for p in left], stderr)
             assert node.ssh("pgrep -f [m]ultiarc-collect.pyz", check=False).returncode == 1

@@ -12,26 +12,29 @@ description:
     number of Level Zero GPUs C(sycl-ls) lists here. Each command runs in its own process
     group with its own timeout; its output (stdout and stderr) is kept as a raw log.
   - Parses nothing beyond that GPU count; the controller parses and judges the raw logs.
+  - Works in a private folder of its own (returned as I(folder), for the playbook to fetch
+    I(archive) from and remove), so a node needs one task, not one per file.
   - Writes C(node.json) (every command's exit, duration, timeout, error), copies the probe
-    files (sysfs, /proc slices) under C(root/) and packs the run folder as I(archive).
-  - With I(recording) (a recording folder packed as .tar.gz), the recorded tools are
-    replayed by I(shim) (replay_shim.py) first
-    on PATH and the probes are read from the recording's root.
+    files (sysfs as sysfs lays it out, links kept, /proc slices) under C(root/) and packs
+    the run folder as I(archive).
+  - With I(recording_data) (a recording folder packed as .tar.gz, base64), the recorded
+    tools are replayed by I(shim_data) (replay_shim.py, base64) first on PATH and the
+    probes are read from the recording's root.
   - Standard library only; the node needs nothing beyond what Ansible needs.
 options:
-  run_dir: {type: path, required: true}
-  archive: {type: path, required: true}
+  folder_prefix: {type: str, default: multiarc-eval-}
   facts: {type: dict, default: {}}
   plans: {description: step plans by GPU count (string keys), type: dict, default: {}}
   env: {type: dict, default: {}}
   fact_timeout_s: {type: float, default: 60}
   probe_globs: {type: list, elements: str, default: []}
-  recording: {type: path}
-  shim: {type: path}
+  recording_data: {type: str}
+  shim_data: {type: str}
   tools: {type: list, elements: str, default: []}
 author: multiarc
 """
 
+import base64  # noqa: E402
 import glob  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
@@ -42,6 +45,7 @@ import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tarfile  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -140,19 +144,59 @@ def write_shims(folder, recording, shim, tools):
         os.chmod(path, 0o755)
 
 
+def _mirror_link(src, rel, dest):
+    """The link at ``rel`` recreated in dest with its own (relative) target; the real
+    path it leads to (relative to the probe root), or None when it leads out."""
+    target = os.readlink(src)
+    if os.path.isabs(target):
+        return None  # sysfs links are relative; anything else is not followed
+    real = os.path.normpath(os.path.join(os.path.dirname(rel), target))
+    if real.startswith(".."):
+        return None
+    link = os.path.join(dest, rel)
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if not os.path.lexists(link):
+        os.symlink(target, link)
+    return real
+
+
+def _mirror(probe_root, rel, dest):
+    """``rel`` copied into dest as sysfs lays it out: each link on the way (the device
+    links of /sys/bus/pci/devices, /sys/class/drm/card*) recreated as a link, the file at
+    its real place; a link at the end (a device's ``driver``) stays a link. True if done."""
+    real = ""
+    parts = rel.split(os.sep)
+    for index, part in enumerate(parts):
+        here = os.path.join(real, part) if real else part
+        src = os.path.join(probe_root, here)
+        if os.path.islink(src):
+            real = _mirror_link(src, here, dest)
+            if real is None:
+                return False
+            if index == len(parts) - 1:
+                return True
+        else:
+            real = here
+    src = os.path.join(probe_root, real)
+    if not os.path.isfile(src):
+        return False
+    target = os.path.join(dest, real)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    with open(src, "rb") as source, open(target, "wb") as out:
+        out.write(source.read(1 << 20))
+    return True
+
+
 def copy_probes(probe_root, globs, dest):
+    """Every file (and link) the checks read, mirrored under dest; how many."""
     copied = 0
     for pattern in globs:
         for found in glob.glob(os.path.join(probe_root, pattern), recursive=True):
             rel = os.path.relpath(found, probe_root)
-            if rel.startswith("..") or not os.path.isfile(found) or os.path.islink(found):
+            if rel.startswith(".."):
                 continue
-            target = os.path.join(dest, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
             try:
-                with open(found, "rb") as src, open(target, "wb") as out:
-                    out.write(src.read(1 << 20))
-                copied += 1
+                copied += int(_mirror(probe_root, rel, dest))
             except OSError:
                 continue
     return copied
@@ -246,38 +290,61 @@ def pack(run_dir, archive):
         tar.add(run_dir, arcname="run")
 
 
+def private_folder(params):
+    """The module's own folder; the recording and the shim written into it."""
+    folder = tempfile.mkdtemp(prefix=params["folder_prefix"])
+    params["run_dir"] = os.path.join(folder, "run")
+    params["archive"] = os.path.join(folder, "run.tar.gz")
+    params["recording"] = params["shim"] = None
+    if params.get("recording_data"):
+        params["recording"] = os.path.join(folder, "recording.tar.gz")
+        with open(params["recording"], "wb") as handle:
+            handle.write(base64.b64decode(params["recording_data"]))
+        params["shim"] = os.path.join(folder, "replay_shim.py")
+        with open(params["shim"], "wb") as handle:
+            handle.write(base64.b64decode(params["shim_data"]))
+    return folder
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
-            "run_dir": {"type": "path", "required": True},
-            "archive": {"type": "path", "required": True},
+            "folder_prefix": {"type": "str", "default": "multiarc-eval-"},
             "facts": {"type": "dict", "default": {}},
             "plans": {"type": "dict", "default": {}},
             "env": {"type": "dict", "default": {}},
             "fact_timeout_s": {"type": "float", "default": 60.0},
             "probe_globs": {"type": "list", "elements": "str", "default": []},
-            "recording": {"type": "path"},
-            "shim": {"type": "path"},
+            "recording_data": {"type": "str", "no_log": True},
+            "shim_data": {"type": "str"},
             "tools": {"type": "list", "elements": "str", "default": []},
         },
-        required_together=[("recording", "shim")],
+        required_together=[("recording_data", "shim_data")],
     )
-    params = module.params
+    params = dict(module.params)
     record = {"facts": {}, "steps": [], "gpus": None, "stopped": False, "started": time.time()}
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
+    folder = None
     try:
+        folder = private_folder(params)
         run_plan(params, record)
     except (Stopped, KeyboardInterrupt):
         record["stopped"] = True
+    except Exception as err:  # the folder is the playbook's to remove: say where it is
+        module.fail_json(msg=f"evaluation could not run: {err}", folder=folder)
     record["finished"] = time.time()
     with open(os.path.join(params["run_dir"], "node.json"), "w") as handle:
         json.dump(record, handle, indent=1)
     pack(params["run_dir"], params["archive"])
     if record["stopped"]:
-        module.fail_json(msg="stopped by the controller", archive=params["archive"])
+        module.fail_json(msg="stopped by the controller", folder=folder, archive=params["archive"])
     module.exit_json(
-        changed=True, archive=params["archive"], gpus=record["gpus"], steps=len(record["steps"])
+        changed=True,
+        folder=folder,
+        archive=params["archive"],
+        gpus=record["gpus"],
+        steps=len(record["steps"]),
     )
 
 
