@@ -7,6 +7,9 @@ Runs alternate (1 node, 4 nodes, 1 node, ...) so that both see the same machine;
 median of ``--repeat`` runs of each is compared.
 
 Printed: the wall time of each size, the ratio 4 nodes / 1 node against the goal (<= 1.5x),
+the machine's busy CPU time during each run (every node shares this machine's CPUs, unlike
+a rack's: where the 4-node run keeps every CPU busy, the machine, not the tool, sets the
+ratio),
 and where the time goes, from the fleet report's own timing: the playbook (every host in
 parallel), the tools on each node (node.json), and the controller's work per host
 (unpacking, parsing, judging and the host's reports, overlapped with the playbook: each
@@ -58,14 +61,21 @@ def inventory(nodes: list[Node], path: Path) -> Path:
     return path
 
 
+def busy_cpu_s() -> float:
+    """CPU-seconds this machine has spent busy since boot, every process (nodes included)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(inv: Path, out: Path, forks: int, tmp: Path) -> dict[str, Any]:
     """One fleet evaluation; its wall time and the fleet report's timing."""
     command = [EVAL, "basic", "--inventory", str(inv), "--output", str(out), "--forks",
                str(forks), "--devices", "all", "--skip-ccl"]  # fmt: skip
-    started = time.monotonic()
+    started, busy = time.monotonic(), busy_cpu_s()
     done = subprocess.run(command, capture_output=True, text=True, timeout=900,
                           env={**os.environ, "TMPDIR": str(tmp)})  # fmt: skip
-    wall = time.monotonic() - started
+    wall, busy = time.monotonic() - started, busy_cpu_s() - busy
     if done.returncode not in (0, 1):
         raise RuntimeError(f"multiarc-eval exit {done.returncode}: {done.stderr[-800:]}")
     (run,) = out.iterdir()
@@ -74,7 +84,7 @@ def one_run(inv: Path, out: Path, forks: int, tmp: Path) -> dict[str, Any]:
     hosts = report["hosts"]
     if any(h["status"] != "done" for h in hosts):
         raise RuntimeError(f"a host did not finish: {[h['reason'] for h in hosts]}")
-    return {"wall_s": wall, "timing": report.get("timing", {}),
+    return {"wall_s": wall, "busy_cpu_s": busy, "timing": report.get("timing", {}),
             "hosts": {h["host"]: h.get("timing", {}) for h in hosts}}  # fmt: skip
 
 
@@ -90,8 +100,13 @@ def summarize(label: str, runs: list[dict[str, Any]]) -> float:
     ctrl = [t.get("controller_s", 0.0) for r in runs for t in r["hosts"].values()]
     ansible = [r["timing"].get("playbook_s", 0.0) - t.get("node_tools_s", 0.0)
                for r in runs for t in r["hosts"].values()]  # fmt: skip
+    busy = _median([r["busy_cpu_s"] for r in runs])
+    cpus = os.cpu_count() or 1
     print(f"  {label:<8} wall {wall:6.1f} s   playbook {playbook:5.1f} s   after it "
           f"(judging left, fleet report) {after:5.1f} s")  # fmt: skip
+    print(f"           CPU busy {busy:5.1f} CPU-s of {wall * cpus:5.1f} on {cpus} CPU(s) "
+          f"({100 * busy / (wall * cpus):3.0f} %): no run here is faster than "
+          f"{busy / cpus:5.1f} s")  # fmt: skip
     print(f"           per host: tools on the node {_median(tools):5.1f} s, Ansible around "
           f"them {_median(ansible):5.1f} s, controller (parse, judge, reports) "
           f"{_median(ctrl):5.2f} s")  # fmt: skip

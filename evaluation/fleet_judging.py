@@ -2,9 +2,11 @@
 
 The playbook fetches a host's run folder when its tools are done; from then on the
 controller's work on that host (unpacking, parsing, checks, verdicts, the host's reports)
-runs in one worker thread while Ansible still waits on the other hosts, so a fleet costs
-little more than its slowest host. What has not arrived when the playbook ends (an
-unreachable host, one that failed before results, Ctrl-C) is reported with the reason.
+runs in a worker thread while Ansible still waits on the other hosts; two hosts at a time,
+so that one is parsed while the other's plots are drawn (in the plot worker processes,
+kept warm for the whole run: reports/plot_worker.kept_warm). What has not arrived when
+the playbook ends (an unreachable host, one that failed before results, Ctrl-C) is
+reported with the reason.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from multiarc import fleet
 from .fleet_host import HostOutcome, JudgeOptions, judge_host, unpack
 from .steps import StepSpec
 
+JUDGE_WORKERS = 2  # judging threads, and plot worker processes (at most one per CPU)
+
 
 class Judging:
-    """Judges fetched hosts one at a time, in the background, as they arrive."""
+    """Judges fetched hosts in the background, as they arrive."""
 
     def __init__(self, folder: Path, recordings: dict[str, Path | None],
                  specs: dict[str, StepSpec], opts: JudgeOptions) -> None:  # fmt: skip
         self.folder, self.recordings, self.specs, self.opts = folder, recordings, specs, opts
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="multiarc-judge")
+        self._pool = ThreadPoolExecutor(
+            max_workers=JUDGE_WORKERS, thread_name_prefix="multiarc-judge"
+        )
         self._done: dict[str, Future[HostOutcome]] = {}
 
     def _archive(self, host: str) -> Path:

@@ -13,6 +13,7 @@ reported with the reason Ansible gave; the others complete.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import time
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from multiarc.errors import InputError
 
 from . import replay_shim
 from .fleet_host import JudgeOptions
-from .fleet_judging import Judging
+from .fleet_judging import JUDGE_WORKERS, Judging
 from .replay import STANDARD_TOOLS, load_recording
+from .reports import plot_worker
 from .run_writer import RUN_NAME_FORMAT
 from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
 
@@ -193,10 +195,13 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     judging = Judging(folder, recordings, specs, opts.judge)
     events = _events(console, judging)
     started = time.monotonic()
+    # the plot workers import matplotlib while the nodes run, once for every host's page
+    plots = contextlib.nullcontext() if opts.quick else plot_worker.kept_warm(JUDGE_WORKERS)
     try:
-        status = _run_playbook(opts, hosts, recordings, extravars, events)
-        playbook_s = time.monotonic() - started
-        outcomes = judging.finish([h.name for h in hosts], events)
+        with plots:
+            status = _run_playbook(opts, hosts, recordings, extravars, events)
+            playbook_s = time.monotonic() - started
+            outcomes = judging.finish([h.name for h in hosts], events)
     finally:
         judging.close()
     timing = {"playbook_s": round(playbook_s, 3),  # every host, judging overlapped

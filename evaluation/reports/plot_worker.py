@@ -6,15 +6,19 @@ the other reports take as long. On two or more cores the two overlap: call
 matplotlib while the log is parsed), then :func:`draw_async` with the aggregated
 :class:`~.plots.PlotData`. Where no process can be started, or the worker dies or hangs,
 the plots are drawn in this process instead: the page is never lost to the optimisation.
+
+Many pages (a fleet's hosts) share the workers inside :func:`kept_warm`: matplotlib is
+imported once per worker, while the nodes still run, not once per host.
 """
 
 from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from .plots import PlotData, render_plots
 
@@ -22,6 +26,7 @@ TIMEOUT_S = 120
 Images = list[tuple[str, str]]
 
 _pool: concurrent.futures.ProcessPoolExecutor | None = None
+_kept = False  # inside kept_warm(): the workers outlive each page
 
 
 def _prepare() -> None:
@@ -42,23 +47,39 @@ def _shutdown() -> None:
         _pool = None
 
 
-def warm_up() -> bool:
-    """Start the worker (once) and let it import matplotlib; False where it cannot run."""
+def warm_up(workers: int = 1) -> bool:
+    """Start the worker(s) (once) and let them import matplotlib; False where none can run."""
     global _pool
     if _pool is not None:
         return True
-    if (os.cpu_count() or 1) < 2:
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
         return False
+    workers = max(1, min(workers, cpus))
     try:
         pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers=1, mp_context=multiprocessing.get_context("fork")
+            max_workers=workers, mp_context=multiprocessing.get_context("fork")
         )
-        pool.submit(_prepare)
+        for _ in range(workers):
+            pool.submit(_prepare)
     except (OSError, ValueError, RuntimeError):
         return False
     _pool = pool
     atexit.register(_shutdown)
     return True
+
+
+@contextlib.contextmanager
+def kept_warm(workers: int = 2) -> Iterator[None]:
+    """Workers started now and kept for every page drawn inside (a fleet's hosts)."""
+    global _kept
+    warm_up(workers)
+    _kept = True
+    try:
+        yield
+    finally:
+        _kept = False
+        _shutdown()
 
 
 def draw_async(data: PlotData) -> Callable[[], Images]:
@@ -81,6 +102,7 @@ def draw_async(data: PlotData) -> Callable[[], Images]:
         ):
             return render_plots(data)
         finally:
-            _shutdown()  # one page per worker: nothing lingers after a report is written
+            if not _kept:
+                _shutdown()  # one page per worker: nothing lingers after a report is written
 
     return wait

@@ -50,6 +50,7 @@ def test_fleet_finds_the_slow_gpu_the_degraded_link_and_the_unreachable_host(
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+    assert "--confirm does not apply with --inventory yet" in done.stderr  # said, not ignored
     (run,) = out.iterdir()
     report = json.loads((run / "fleet_report.json").read_text())
     hosts = {h["host"]: h for h in report["hosts"]}
