@@ -135,6 +135,7 @@ def run_fleet_collect(opts: FleetCollectOptions) -> FleetCollectResult:
         "multiarc_collect_redact": build.redact,
         "multiarc_collect_timeout_s": NODE_TIMEOUT_S,
         "multiarc_fetch_dir": str(fetch_dir),
+        "multiarc_fetch_names": fleet.folder_names(h.name for h in hosts),
     }
     run = fleet.PlaybookRun(
         PLAYBOOK, opts.inventory, [h.name for h in hosts], opts.forks, extravars, _ship_collector
@@ -144,7 +145,9 @@ def run_fleet_collect(opts: FleetCollectOptions) -> FleetCollectResult:
         interrupted = status == "canceled" or events.cancel
         if interrupted:
             _abort(opts, hosts, run_id)
-        archives = [_take(opts, h.name, folder, seen, events, fleet_map) for h in hosts]
+        names = extravars["multiarc_fetch_names"]
+        archives = [_take(opts, (h.name, names[h.name]), folder, seen, events, fleet_map)
+                    for h in hosts]  # fmt: skip
     finally:
         shutil.rmtree(fetch_dir, ignore_errors=True)  # node token tables never stay
     if interrupted:
@@ -196,24 +199,26 @@ def _new_folder(output: Path) -> Path:
 
 def _take(
     opts: FleetCollectOptions,
-    host: str,
+    host_and_name: tuple[str, str],
     folder: Path,
     seen: _Seen,
     events: fleet.HostEvents,
     fleet_map: FleetMap,
 ) -> HostArchive:
-    """One host's archive checked and published under hosts/<label>/ (or why not)."""
+    """One host's archive checked and published under hosts/<name>/ (or why not): the
+    host's folder name, its token's with --redact."""
+    host, name = host_and_name
     label = fleet_map.token(host, "host").strip("<>") if opts.build.redact else host
     entry = HostArchive(label, None if opts.build.redact else host)
-    fetched = folder / ".fetch" / host / "archive"
+    fetched = folder / ".fetch" / name / "archive"
     if host not in seen.printed or not fetched.is_file():
         entry.status, entry.reason = events.reasons.get(host, ("failed", "no archive came back"))
         return entry
     printed_path, printed_sha = seen.printed[host]
     try:
-        name = Path(printed_path).name
-        if not ARCHIVE_NAME.fullmatch(name):
-            raise ArchiveRefused(f"the node named its archive {name[:80]!r}")
+        archive_name = Path(printed_path).name
+        if not ARCHIVE_NAME.fullmatch(archive_name):
+            raise ArchiveRefused(f"the node named its archive {archive_name[:80]!r}")
         actual = _sha256(fetched)
         if actual != printed_sha:
             raise ArchiveRefused(
@@ -223,17 +228,17 @@ def _take(
         check = read_archive(fetched, verify=True)
         if check.problems:
             raise ArchiveRefused(f"damaged: {check.problems[0]}")
-        target = folder / "hosts" / fleet.folder_name(label)
+        target = folder / "hosts" / (fleet.folder_name(label) if opts.build.redact else name)
         target.mkdir(parents=True, mode=0o700)
-        kind = "zstd" if name.endswith(".zst") else "xz"
+        kind = "zstd" if archive_name.endswith(".zst") else "xz"
         if opts.build.redact:
-            node_map = _node_map(folder / ".fetch" / host / "node-map.json")
+            node_map = _node_map(folder / ".fetch" / name / "node-map.json")
             final = rewrite_archive(fetched, target, fleet_map.translation(node_map), kind)
             check = read_archive(final, verify=True)  # the rewrite is checked like any other
             if check.problems:
                 raise ArchiveRefused(f"renumbered archive damaged: {check.problems[0]}")
         else:
-            final = publish(fetched, target / name)
+            final = publish(fetched, target / archive_name)
         entry.collected(final.relative_to(folder), _sha256(final), actual, check.manifest)
     except (ArchiveRefused, MultiarcError, OSError, ValueError) as err:
         entry.status, entry.reason = "failed", f"archive refused: {err}"

@@ -30,13 +30,15 @@ class Judging:
     def __init__(self, folder: Path, recordings: dict[str, Path | None],
                  specs: dict[str, StepSpec], opts: JudgeOptions) -> None:  # fmt: skip
         self.folder, self.recordings, self.specs, self.opts = folder, recordings, specs, opts
+        # each host's folder name, for its fetched archive and its hosts/<name>/ folder
+        self.names = fleet.folder_names(recordings)
         self._pool = ThreadPoolExecutor(
             max_workers=JUDGE_WORKERS, thread_name_prefix="multiarc-judge"
         )
         self._done: dict[str, Future[HostOutcome]] = {}
 
     def _archive(self, host: str) -> Path:
-        return self.folder / ".fetch" / f"{host}.tar.gz"
+        return self.folder / ".fetch" / f"{self.names[host]}.tar.gz"
 
     def arrived(self, host: str) -> None:
         if host not in self._done and self._archive(host).is_file():
@@ -47,9 +49,7 @@ class Judging:
         outcome = HostOutcome(host, "done", recording=str(recording) if recording else None)
         started = time.monotonic()
         try:
-            outcome.folder = unpack(
-                self._archive(host), self.folder / "hosts" / fleet.folder_name(host)
-            )
+            outcome.folder = unpack(self._archive(host), self.folder / "hosts" / self.names[host])
             judge_host(outcome, self.specs, self.opts)
         except (OSError, ValueError, KeyError) as err:
             outcome.status, outcome.reason = "failed", f"run folder unreadable: {err}"

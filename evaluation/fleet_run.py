@@ -179,8 +179,10 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
         f"fleet run folder: {folder} ({len(hosts)} host(s), forks {opts.forks})", highlight=False
     )
     recordings = {h.name: h.recording or opts.replay for h in hosts}
+    judging = Judging(folder, recordings, specs, opts.judge)
     extravars = {
         "multiarc_fetch_dir": str(folder / ".fetch"),
+        "multiarc_fetch_names": judging.names,  # never the inventory name as a path
         # base64: Ansible would read the shim's braces as templates
         "multiarc_shim_data": base64.b64encode(Path(replay_shim.__file__).read_bytes()).decode(),
         "multiarc_eval": {
@@ -192,7 +194,6 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             "tools": list(STANDARD_TOOLS),
         },
     }
-    judging = Judging(folder, recordings, specs, opts.judge)
     events = _events(console, judging)
     started = time.monotonic()
     # the plot workers import matplotlib while the nodes run, once for every host's page

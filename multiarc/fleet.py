@@ -15,7 +15,7 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,22 @@ def folder_name(host: str) -> str:
     """A host's name as a folder name on the controller (never a path of its own)."""
     name = re.sub(r"[^A-Za-z0-9._-]", "_", host)[:120]
     return name if name.strip(".") else "_" + name
+
+
+def folder_names(hosts: Iterable[str]) -> dict[str, str]:
+    """Each host's folder name, unique in the run: two names that read the same once made
+    safe (``a/b`` and ``a_b``) get ``-2``, ``-3``... rather than one folder."""
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for host in hosts:
+        base = folder_name(host)
+        name, number = base, 1
+        while name.lower() in taken:  # case-insensitive filesystems too
+            number += 1
+            name = f"{base}-{number}"
+        taken.add(name.lower())
+        names[host] = name
+    return names
 
 
 OkHook = Callable[[str, dict[str, Any], dict[str, Any]], None]  # host, event_data, result

@@ -110,3 +110,30 @@ def test_quick_on_a_limited_fleet(tmp_path: Path) -> None:
     assert sorted(h["host"] for h in report["hosts"]) == ["good", "link"]
     verdicts = {h["host"]: h["verdict"] for h in report["hosts"]}
     assert verdicts["link"] == "FAIL"
+
+
+def test_host_names_that_are_paths_stay_apart_and_inside_the_run_folder(tmp_path: Path) -> None:
+    """Inventory names are not paths: '../up', 'rack/a' and 'rack_a' (the same once made a
+    folder name) each get their own folder under hosts/, and nothing lands outside."""
+    local = "ansible_connection=local ansible_python_interpreter=" + sys.executable
+    lines = [
+        "[rack]",
+        f"../up multiarc_replay={RECORDINGS / 'b60x4'} {local}",
+        f"rack/a multiarc_replay={RECORDINGS / 'b60x4'} {local}",
+        f"rack_a multiarc_replay={RECORDINGS / 'b60x4-degraded-link'} {local}",
+    ]
+    inventory = tmp_path / "odd.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "deep" / "results"
+    out.mkdir(parents=True)
+    done = _run("quick", "--inventory", str(inventory), "--output", str(out))
+    assert done.returncode == 1, done.stdout + done.stderr  # rack_a's degraded link
+    (run,) = out.iterdir()
+    report = json.loads((run / "fleet_report.json").read_text())
+    verdicts = {h["host"]: h["verdict"] for h in report["hosts"]}
+    assert verdicts["rack_a"] == "FAIL", verdicts  # each judged from its own folder
+    assert verdicts["../up"] in ("PASS", "WARN") and verdicts["rack/a"] in ("PASS", "WARN")
+    folders = sorted(p.name for p in (run / "hosts").iterdir())
+    assert folders == [".._up", "rack_a", "rack_a-2"], folders
+    assert sorted(p.name for p in out.iterdir()) == [run.name]  # nothing beside the run
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["results"]
