@@ -251,18 +251,12 @@ def basic(
                 "--performance-mode is not available with --inventory yet",
                 "run without it, or run multiarc-eval basic on each host",
             )
-        if confirm > 0:  # said, not silently ignored (the default is 1)
-            click.echo(
-                "note: --confirm does not apply with --inventory yet: each step runs once "
-                "and a FAIL figure is reported unconfirmed",
-                err=True,
-            )
         ref = load_reference(reference) if reference is not None else None
         judge = JudgeOptions(ref, reference, tolerance / 100.0, False, load_reference)
         _fleet(
             FleetOptions(
                 inventory, output, limit, forks, replay=replay, devices=devices, pairs=pairs,
-                timeout_scale=timeout_scale, skip_ccl=skip_ccl, judge=judge,
+                timeout_scale=timeout_scale, skip_ccl=skip_ccl, judge=judge, confirm=confirm,
             )
         )
     _no_fleet_options(limit)

@@ -23,6 +23,7 @@ import multiarc
 from multiarc import paths
 
 from .conditions import run_conditions
+from .confirm import CONFIRM_SUFFIX, steps_to_confirm
 from .run_writer import DETAIL_LOG, RunFolder
 from .runner import ToolRun, read_step_output
 from .steps import StepSpec
@@ -42,6 +43,7 @@ class HostOutcome:
     # seconds: node_tools_s (the node's fact commands and steps, from node.json),
     # controller_s (unpacking, parsing, judging and the host's reports here)
     timing: dict[str, float] = field(default_factory=dict)
+    failing_steps: list[str] = field(default_factory=list)  # steps with FAIL figures
 
 
 def unpack(archive: Path, dest: Path) -> Path:
@@ -49,8 +51,12 @@ def unpack(archive: Path, dest: Path) -> Path:
     staging = dest.with_name(dest.name + ".unpack")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        tar.extractall(staging, filter="data")
+    try:
+        with tarfile.open(archive, "r:gz") as tar:
+            tar.extractall(staging, filter="data")
+    except tarfile.TarError as err:  # a link out, a device, a damaged archive: all of it
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ValueError(f"archive refused: {err}") from None
     shutil.rmtree(dest, ignore_errors=True)
     (staging / "run").rename(dest)
     staging.rmdir()
@@ -155,6 +161,7 @@ def judge_host(outcome: HostOutcome, specs: dict[str, StepSpec], opts: JudgeOpti
         gpu_model=model,
         meta=meta,
     )
+    outcome.failing_steps = steps_to_confirm(verdict.judgements, list(specs.values()))
     code = verdict.exit_code
     if failed_checks or any(not s.ok and not s.skipped_reason for s in steps):
         code = max(code, 1)
@@ -172,7 +179,8 @@ def _steps(
     with open(folder / DETAIL_LOG, "w", encoding="utf-8") as detail:
         for record in node.get("steps") or []:
             run = _tool_run(folder, record)
-            detail.write(run.output)
+            if CONFIRM_SUFFIX not in str(record.get("name")):  # repeats keep their own logs
+                detail.write(run.output)
             spec = specs.get(str(record.get("name")))
             started = run.exit_code is not None or run.timed_out
             found = read_step_output(spec, run.output, folder) if spec and started else None

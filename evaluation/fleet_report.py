@@ -225,7 +225,9 @@ def host_row(outcome: HostOutcome, report: dict[str, Any] | None) -> dict[str, A
     if report is None:
         row["verdict"] = outcome.status.upper()
         return row
-    row["verdict"] = "FAIL" if outcome.exit_code else str(report.get("verdict", "PASS"))
+    row["verdict"] = str(report.get("verdict", "PASS"))  # UNSTABLE stays UNSTABLE
+    if outcome.exit_code and row["verdict"] in ("PASS", "WARN"):
+        row["verdict"] = "FAIL"  # a failed check or step the figures do not show
     if outcome.status == "interrupted":
         row["verdict"] = "INTERRUPTED"
     row["checks"] = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,8 @@ from multiarc import fleet
 from multiarc.errors import InputError
 
 from . import replay_shim
-from .fleet_host import JudgeOptions
+from .fleet_confirm import merge_repeats, repeats_by_host, replay_calls
+from .fleet_host import HostOutcome, JudgeOptions, judge_host
 from .fleet_judging import JUDGE_WORKERS, Judging
 from .replay import STANDARD_TOOLS, load_recording
 from .reports import plot_worker
@@ -37,6 +39,7 @@ from .run_writer import RUN_NAME_FORMAT
 from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
 
 PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval.yml"
+RUN_DIR_MARK = Path("/multiarc-run-dir")  # the node's run folder in the plans' commands
 MAX_GPUS = 8
 INTERRUPTED_EXIT = 130
 # Files the checks read on a live node (under /), copied back with the raw logs as sysfs
@@ -80,6 +83,7 @@ class FleetOptions:
     timeout_scale: float = 1.0
     skip_ccl: bool = False
     judge: JudgeOptions = field(default_factory=JudgeOptions)
+    confirm: int = 0  # repeats of a step whose figure FAILs (fleet_confirm.py)
 
 
 @dataclass
@@ -119,7 +123,7 @@ def build_plans(opts: FleetOptions) -> tuple[dict[str, list[dict[str, Any]]], di
     """Step plans by GPU count (the node picks its own) and every step by name."""
     from .steps import parse_devices, parse_pairs
 
-    marker = Path("/multiarc-run-dir")
+    marker = RUN_DIR_MARK
     plans: dict[str, list[dict[str, Any]]] = {}
     specs: dict[str, StepSpec] = {}
     if opts.quick:
@@ -203,6 +207,10 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             status = _run_playbook(opts, hosts, recordings, extravars, events)
             playbook_s = time.monotonic() - started
             outcomes = judging.finish([h.name for h in hosts], events)
+            if opts.confirm > 0 and status != "canceled" and not events.cancel:
+                base = _Round(opts, hosts, recordings, extravars)
+                if not _confirm_failures(console, base, outcomes, specs, judging):
+                    status = "canceled"
     finally:
         judging.close()
     timing = {"playbook_s": round(playbook_s, 3),  # every host, judging overlapped
@@ -246,3 +254,68 @@ def _pack_recordings(private: Path, recordings: dict[str, Path | None]) -> dict[
         "multiarc_recording_data": data,
         "multiarc_recordings": {host: keys[path] for host, path in recordings.items() if path},
     }
+
+
+@dataclass
+class _Round:
+    """What one more playbook run over (part of) the fleet starts from."""
+
+    opts: FleetOptions
+    hosts: list[InventoryHost]
+    recordings: dict[str, Path | None]
+    extravars: dict[str, Any]
+
+
+def _confirm_failures(
+    console: Console,
+    base: _Round,
+    outcomes: list[HostOutcome],
+    specs: dict[str, StepSpec],
+    judging: Judging,
+) -> bool:
+    """The repeats of --confirm on the hosts with FAIL figures, then those hosts judged
+    again (fleet_confirm.py); False when Ctrl-C stopped the repeats."""
+    repeats = repeats_by_host(outcomes, specs, base.opts.confirm)
+    if not repeats:
+        return True
+    by_host = {o.host: o for o in outcomes}
+    console.print(
+        f"confirming: {sum(map(len, repeats.values()))} step(s) with FAIL figures run again "
+        f"on {len(repeats)} host(s) (--confirm {base.opts.confirm})",
+        highlight=False,
+    )
+    confirm = {
+        host: {
+            "plan": [_spec_dict(s, i + 1, len(specs_), RUN_DIR_MARK) for i, s in enumerate(specs_)],
+            "replay_calls": replay_calls(folder) if base.recordings.get(host) else {},
+        }
+        for host, specs_ in repeats.items()
+        if (folder := by_host[host].folder) is not None
+    }
+    fetch = judging.folder / ".fetch-confirm"
+    extravars = {
+        **base.extravars,
+        "multiarc_eval": {**base.extravars["multiarc_eval"], "facts": {}, "probe_globs": []},
+        "multiarc_confirm": confirm,
+        "multiarc_fetch_dir": str(fetch),
+    }
+    hosts = [h for h in base.hosts if h.name in confirm]
+    events = fleet.HostEvents(lambda text: console.print(text, highlight=False))
+    recordings = {h.name: base.recordings.get(h.name) for h in hosts}
+    status = _run_playbook(base.opts, hosts, recordings, extravars, events)
+    every = {**specs, **{s.name: s for specs_ in repeats.values() for s in specs_}}
+    try:
+        for host in confirm:
+            outcome, archive = by_host[host], fetch / f"{judging.names[host]}.tar.gz"
+            if outcome.folder is None or not archive.is_file():
+                reason = events.reasons.get(host, ("", "no results came back"))[1]
+                console.print(f"{host}: repeats not run: {reason}", highlight=False)
+                continue
+            try:
+                merge_repeats(outcome.folder, archive)
+                judge_host(outcome, every, base.opts.judge)
+            except (OSError, ValueError, KeyError) as err:
+                console.print(f"{host}: repeats unreadable: {err}", highlight=False)
+    finally:
+        shutil.rmtree(fetch, ignore_errors=True)
+    return status != "canceled" and not events.cancel

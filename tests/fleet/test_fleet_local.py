@@ -50,7 +50,6 @@ def test_fleet_finds_the_slow_gpu_the_degraded_link_and_the_unreachable_host(
     )  # fmt: skip
     assert done.returncode == 1, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
-    assert "--confirm does not apply with --inventory yet" in done.stderr  # said, not ignored
     (run,) = out.iterdir()
     report = json.loads((run / "fleet_report.json").read_text())
     hosts = {h["host"]: h for h in report["hosts"]}
@@ -137,3 +136,43 @@ def test_host_names_that_are_paths_stay_apart_and_inside_the_run_folder(tmp_path
     assert folders == [".._up", "rack_a", "rack_a-2"], folders
     assert sorted(p.name for p in out.iterdir()) == [run.name]  # nothing beside the run
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["results"]
+
+
+def test_confirm_on_a_fleet_repeats_only_the_failing_steps_of_their_hosts(
+    tmp_path: Path,
+) -> None:
+    """--confirm (default 1) on a fleet, as on one host: the fluttering figure of one host
+    is UNSTABLE (the repeat sees the recording's later answer), the degraded link of another
+    a FAIL confirmed by its repeat, and the healthy host runs no repeat at all."""
+    local = "ansible_connection=local ansible_python_interpreter=" + sys.executable
+    lines = ["[rack]"] + [
+        f"{name} multiarc_replay={RECORDINGS / recording} {local}"
+        for name, recording in (("flutter", "b60x4-flutter"), ("link", "b60x4-degraded-link"),
+                                ("good", "b60x4"))
+    ]  # fmt: skip
+    inventory = tmp_path / "rack.ini"
+    inventory.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "results"
+    done = _run("basic", "--inventory", str(inventory), "--output", str(out), "--skip-ccl")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "confirming:" in done.stdout + done.stderr
+    (run,) = out.iterdir()
+    reports = {h: json.loads((run / "hosts" / h / "report.json").read_text())
+               for h in ("flutter", "link", "good")}  # fmt: skip
+    flutter = reports["flutter"]
+    assert flutter["verdict"] == "UNSTABLE" and flutter["counts"]["FAIL"] == 0
+    unstable = [m for m in flutter["metrics"] if m["verdict"] == "UNSTABLE"]
+    assert {(m["size"], m["value"], tuple(m["repeats"])) for m in unstable} == {
+        ("128 MB", 31.27, (46.21,)), ("256 MB", 30.94, (46.17,))
+    }  # fmt: skip
+    steps = {s["name"]: s for s in json.loads((run / "hosts/flutter/steps.json").read_text())}
+    assert steps["ze_peer-bidir-write-0-1@confirm1"]["ok"]
+    detail = (run / "hosts/flutter/benchmark_detail_log.txt").read_text()
+    assert detail.count("Bandwidth Write : Device( 0 )<->Device( 1 )") == 1  # the original's
+    failed = [m for m in reports["link"]["metrics"] if m["verdict"] == "FAIL"]
+    assert failed and all("confirmed by 1 repeat(s)" in m["note"] for m in failed)
+    assert not any("@confirm" in s["name"] for s in reports["good"]["steps"])
+    fleet_report = json.loads((run / "fleet_report.json").read_text())
+    verdicts = {h["host"]: h["verdict"] for h in fleet_report["hosts"]}
+    assert verdicts["flutter"] == "UNSTABLE" and verdicts["link"] == "FAIL", verdicts
+    assert not list(run.glob(".fetch*")) and not list((run / "hosts").glob("*.confirm"))

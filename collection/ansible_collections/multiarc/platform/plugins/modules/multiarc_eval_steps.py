@@ -19,18 +19,22 @@ description:
     the run folder as I(archive).
   - With I(recording_data) (a recording folder packed as .tar.gz, base64), the recorded
     tools are replayed by I(shim_data) (replay_shim.py, base64) first on PATH and the
-    probes are read from the recording's root.
+    probes are read from the recording's root; C(node.json) keeps how often each replayed
+    call was made, and I(replay_calls) gives those counts back to a later run (the repeats
+    of --confirm see the calls that came before, as on a real host).
+  - A plan under the key C(any) runs whatever the GPU count (the repeats of --confirm).
   - Standard library only; the node needs nothing beyond what Ansible needs.
 options:
   folder_prefix: {type: str, default: multiarc-eval-}
   facts: {type: dict, default: {}}
-  plans: {description: step plans by GPU count (string keys), type: dict, default: {}}
+  plans: {description: step plans by GPU count (string keys) or C(any), type: dict, default: {}}
   env: {type: dict, default: {}}
   fact_timeout_s: {type: float, default: 60}
   probe_globs: {type: list, elements: str, default: []}
   recording_data: {type: str}
   shim_data: {type: str}
   tools: {type: list, elements: str, default: []}
+  replay_calls: {description: replayed calls made before (name to count), type: dict, default: {}}
 author: multiarc
 """
 
@@ -246,6 +250,10 @@ def run_plan(params, record):
         write_shims(shims, recording, params["shim"], params["tools"])
         env["PATH"] = shims + os.pathsep + env.get("PATH", os.defpath)
         env["MULTIARC_REPLAY_STATE"] = shims
+        for name, count in params["replay_calls"].items():
+            if re.fullmatch(r"[0-9a-f]{40}", str(name)) and 0 <= int(count) <= 1000:
+                with open(os.path.join(shims, f"calls-{name}"), "wb") as handle:
+                    handle.write(b"." * int(count))
         shutil.copytree(
             os.path.join(recording, "root"), os.path.join(run_dir, "root"), symlinks=True
         )
@@ -262,7 +270,10 @@ def run_plan(params, record):
             gpus = count_gpus(handle.read())
     record["gpus"] = gpus
     plans = params["plans"]
-    plan = plans.get(str(gpus)) or (plans.get(max(plans, key=int)) if plans and gpus else [])
+    if "any" in plans:
+        plan = plans["any"]
+    else:
+        plan = plans.get(str(gpus)) or (plans.get(max(plans, key=int)) if plans and gpus else [])
     record["plan"] = plan or []
     spv = None
     for step in plan or []:
@@ -281,6 +292,18 @@ def run_plan(params, record):
                 log=step["log"],
             )
         )
+
+
+def replay_calls(run_dir):
+    """How often each replayed call was made (the shim's counter files), for node.json."""
+    shims = os.path.join(run_dir, ".shims")
+    if not os.path.isdir(shims):
+        return None
+    return {
+        name[len("calls-"):]: os.path.getsize(os.path.join(shims, name))
+        for name in os.listdir(shims)
+        if name.startswith("calls-")
+    }
 
 
 def pack(run_dir, archive):
@@ -318,6 +341,7 @@ def main():
             "recording_data": {"type": "str", "no_log": True},
             "shim_data": {"type": "str"},
             "tools": {"type": "list", "elements": "str", "default": []},
+            "replay_calls": {"type": "dict", "default": {}},
         },
         required_together=[("recording_data", "shim_data")],
     )
@@ -334,6 +358,7 @@ def main():
     except Exception as err:  # the folder is the playbook's to remove: say where it is
         module.fail_json(msg=f"evaluation could not run: {err}", folder=folder)
     record["finished"] = time.time()
+    record["replay_calls"] = replay_calls(params["run_dir"])
     with open(os.path.join(params["run_dir"], "node.json"), "w") as handle:
         json.dump(record, handle, indent=1)
     pack(params["run_dir"], params["archive"])
