@@ -205,6 +205,8 @@ def test_a_node_that_misnames_its_archive_is_refused(tmp_path: Path, printed: st
     digest = fleet_run._sha256(fetched)
     seen.printed["node1"] = (printed, digest)
     opts = FleetCollectOptions(Path("rack.ini"), BuildOptions())
-    entry = fleet_run._take(opts, "node1", folder, seen, fleet.HostEvents(print), FleetMap())
+    entry = fleet_run._take(
+        opts, ("node1", "node1"), folder, seen, fleet.HostEvents(print), FleetMap()
+    )
     assert entry.status == "failed" and "named its archive" in entry.reason, entry
     assert sorted(p.name for p in folder.iterdir()) == [".fetch"]
