@@ -182,7 +182,7 @@ def quick(
     "--performance-mode",
     is_flag=True,
     help="CPU governor 'performance' and GPU frequency locked during the run, then restored "
-    "(needs root).",
+    "(needs root; with --inventory, on each node around its steps).",
 )
 @click.option(
     "--reference",
@@ -246,17 +246,13 @@ def basic(
         from .fleet_host import JudgeOptions
         from .fleet_run import FleetOptions
 
-        if performance_mode:
-            raise InputError(
-                "--performance-mode is not available with --inventory yet",
-                "run without it, or run multiarc-eval basic on each host",
-            )
         ref = load_reference(reference) if reference is not None else None
         judge = JudgeOptions(ref, reference, tolerance / 100.0, False, load_reference)
         _fleet(
             FleetOptions(
                 inventory, output, limit, forks, replay=replay, devices=devices, pairs=pairs,
                 timeout_scale=timeout_scale, skip_ccl=skip_ccl, judge=judge, confirm=confirm,
+                performance_mode=performance_mode,
             )
         )
     _no_fleet_options(limit)

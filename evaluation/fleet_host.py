@@ -98,6 +98,7 @@ def judge_host(outcome: HostOutcome, specs: dict[str, StepSpec], opts: JudgeOpti
     ):
         outcome.timing["node_tools_s"] = round(float(node["finished"]) - float(node["started"]), 3)
     root = folder / "root"
+    perf = node.get("performance")
     facts = checks_mod.Facts(root=root)
     facts.tools = {
         name: _tool_run(folder, {**rec, "log": f"facts/{rec.get('log', name + '.log')}"})
@@ -126,9 +127,12 @@ def judge_host(outcome: HostOutcome, specs: dict[str, StepSpec], opts: JudgeOpti
         else None,
         "tolerance": opts.tolerance,
         "topology": next((c.details for c in checks if c.name == "topology"), None),
-        "conditions": run_conditions(root, False, facts.kernel),
+        "conditions": run_conditions(root, isinstance(perf, dict), facts.kernel),
         "multiarc_version": multiarc.__version__,
     }
+    if isinstance(perf, dict):  # as one host's meta.json says it
+        meta["performance_changes"] = perf.get("changes") or []
+        meta["performance_problems"] = perf.get("problems") or []
     outcome.meta = meta
     failed_checks = checks_mod.any_failed(checks)
     if opts.quick:

@@ -63,7 +63,7 @@ class Judging:
             self.arrived(host)  # fetched without an event seen (a stopped run)
             if host in self._done:
                 outcome = self._done[host].result()
-                if events.cancel:
+                if events.cancel and outcome.meta.get("interrupted", True):  # not if it ended
                     outcome.status, outcome.reason = (
                         "interrupted",
                         "Ctrl-C: stopped, partial results",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import dataclasses
+import secrets
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -33,12 +34,14 @@ from . import replay_shim
 from .fleet_confirm import merge_repeats, repeats_by_host, replay_calls
 from .fleet_host import HostOutcome, JudgeOptions, judge_host
 from .fleet_judging import JUDGE_WORKERS, Judging
+from .fleet_perfmode import performance_vars, said_performance
 from .replay import STANDARD_TOOLS, load_recording
 from .reports import plot_worker
 from .run_writer import RUN_NAME_FORMAT
 from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
 
 PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval.yml"
+ABORT_PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval_abort.yml"
 RUN_DIR_MARK = Path("/multiarc-run-dir")  # the node's run folder in the plans' commands
 MAX_GPUS = 8
 INTERRUPTED_EXIT = 130
@@ -84,6 +87,7 @@ class FleetOptions:
     skip_ccl: bool = False
     judge: JudgeOptions = field(default_factory=JudgeOptions)
     confirm: int = 0  # repeats of a step whose figure FAILs (fleet_confirm.py)
+    performance_mode: bool = False  # perfmode.py, run on each node around its steps
 
 
 @dataclass
@@ -161,6 +165,8 @@ def _events(console: Console, judging: Judging) -> fleet.HostEvents:
         action = str(data.get("task_action", ""))
         if action.endswith("eval_steps"):
             say(f"{host}: tools done, {result.get('steps', 0)} step(s)")
+            for line in said_performance(result):
+                say(f"{host}: {line}")
         elif action.endswith("fetch"):
             judging.arrived(host)  # judged here while the other hosts still run
 
@@ -184,7 +190,9 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     )
     recordings = {h.name: h.recording or opts.replay for h in hosts}
     judging = Judging(folder, recordings, specs, opts.judge)
-    extravars = {
+    performance = performance_vars(opts, plans)
+    extravars: dict[str, Any] = {
+        "multiarc_run_id": secrets.token_hex(6),  # this run's private folders on the nodes
         "multiarc_fetch_dir": str(folder / ".fetch"),
         "multiarc_fetch_names": judging.names,  # never the inventory name as a path
         # base64: Ansible would read the shim's braces as templates
@@ -198,6 +206,9 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             "tools": list(STANDARD_TOOLS),
         },
     }
+    if performance:
+        extravars["multiarc_perf_code"] = performance["multiarc_perf_code"]
+        extravars["multiarc_eval"]["performance"] = {"gpus": performance["gpus"]}
     events = _events(console, judging)
     started = time.monotonic()
     # the plot workers import matplotlib while the nodes run, once for every host's page
@@ -205,6 +216,9 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     try:
         with plots:
             status = _run_playbook(opts, hosts, recordings, extravars, events)
+            if status == "canceled" or events.cancel:
+                status = "canceled"
+                _abort(console, opts, extravars, judging)
             playbook_s = time.monotonic() - started
             outcomes = judging.finish([h.name for h in hosts], events)
             if opts.confirm > 0 and status != "canceled" and not events.cancel:
@@ -219,6 +233,26 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
         console, folder, outcomes, interrupted=status == "canceled",
         tolerance=opts.judge.tolerance, timing=timing,
     )  # fmt: skip
+
+
+def _abort(
+    console: Console, opts: FleetOptions, extravars: dict[str, Any], judging: Judging | None
+) -> None:
+    """After Ctrl-C: each node's run stopped (its settings restored), what it measured
+    fetched and judged, its folder removed. A second Ctrl-C stops this too."""
+    console.print("interrupted: stopping the runs on the nodes, fetching what they measured")
+
+    def on_ok(host: str, data: dict[str, Any], result: dict[str, Any]) -> None:
+        if str(data.get("task_action", "")).endswith("fetch") and judging is not None:
+            judging.arrived(host)
+
+    events = fleet.HostEvents(lambda text: console.print(f"stopping: {text}"), on_ok)
+    keys = ("multiarc_run_id", "multiarc_fetch_dir", "multiarc_fetch_names")
+    run = fleet.PlaybookRun(
+        ABORT_PLAYBOOK, opts.inventory, list(extravars["multiarc_fetch_names"]), opts.forks,
+        {k: extravars[k] for k in keys},
+    )  # fmt: skip
+    fleet.run_playbook(run, events)
 
 
 def _run_playbook(
@@ -303,6 +337,8 @@ def _confirm_failures(
     events = fleet.HostEvents(lambda text: console.print(text, highlight=False))
     recordings = {h.name: base.recordings.get(h.name) for h in hosts}
     status = _run_playbook(base.opts, hosts, recordings, extravars, events)
+    if status == "canceled" or events.cancel:
+        _abort(console, base.opts, extravars, None)  # the repeats that came back are merged
     every = {**specs, **{s.name: s for specs_ in repeats.values() for s in specs_}}
     try:
         for host in confirm:

@@ -10,6 +10,10 @@ machine half restored.
 
 Files are written under ``root`` (``/`` on a real host; a temporary copy of the recording's
 root with ``--replay``, never the recording itself).
+
+Standard library and the ``xpu-smi`` parser only: with ``--inventory`` this module is sent
+to each node with those two parser files (:data:`NODE_FILES`) and runs there around the
+step plan, with the node's own command runner (``run``).
 """
 
 from __future__ import annotations
@@ -17,20 +21,41 @@ from __future__ import annotations
 import contextlib
 import re
 import signal
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from multiarc.evaluation.parsers.xpu_smi import parse_config, parse_config_change
-
-from .runner import run_command
 
 PERFORMANCE_GOVERNOR = "performance"
 PERFORMANCE_EPB = "0"
 XPU_SMI_TIMEOUT_S = 60.0
+# what a node needs to run this module, relative to multiarc.evaluation (the packages'
+# __init__ files are sent empty): the fleet playbook ships exactly these
+NODE_FILES = ("perfmode.py", "model.py", "parsers/base.py", "parsers/xpu_smi.py")
+
+
+class Answer(Protocol):
+    """What a command run says (runner.ToolRun, or the node module's record)."""
+
+    @property
+    def ok(self) -> bool: ...
+
+    exit_code: int | None
+    output: str
+    error: str
+
+
+Runner = Callable[[list[str], Mapping[str, str], float], Answer]
+
+
+def _tool_runner(argv: list[str], env: Mapping[str, str], timeout_s: float) -> Answer:
+    from .runner import run_command  # the controller's runner (not sent to nodes)
+
+    return run_command(argv, env=env, timeout_s=timeout_s)
 
 
 @dataclass
@@ -53,6 +78,7 @@ class PerformanceMode:
     root: Path
     env: Mapping[str, str]
     gpus: list[int]
+    run: Runner = _tool_runner
     changes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     _files: list[SavedFile] = field(default_factory=list)
@@ -121,9 +147,8 @@ class PerformanceMode:
 
     def _lock_gpus(self) -> None:
         for device in self.gpus:
-            current = run_command(
-                ["xpu-smi", "config", "-d", str(device)], env=self.env, timeout_s=XPU_SMI_TIMEOUT_S
-            )
+            argv = ["xpu-smi", "config", "-d", str(device)]
+            current = self.run(argv, self.env, XPU_SMI_TIMEOUT_S)
             tiles = [
                 t
                 for t in parse_config(current.output).records
@@ -148,7 +173,7 @@ class PerformanceMode:
     def _set_range(self, device: int, low: float, high: float) -> bool:
         argv = ["xpu-smi", "config", "-d", str(device), "-t", "0", "--frequencyrange"]
         argv.append(f"{low:g},{high:g}")
-        run = run_command(argv, env=self.env, timeout_s=XPU_SMI_TIMEOUT_S)
+        run = self.run(argv, self.env, XPU_SMI_TIMEOUT_S)
         answer = parse_config_change(run.output)
         if run.ok and answer.records and all(r.succeeded for r in answer.records):
             return True

@@ -19,11 +19,12 @@ from multiarc.collection import COLLECTION_ROOT
 from multiarc.evaluation import topology
 from multiarc.evaluation.fleet_run import PROBE_GLOBS
 
-MODULE = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_eval_steps.py"
+# the part of multiarc_eval_steps that copies the probes (standard library only)
+MODULE = COLLECTION_ROOT / "plugins" / "module_utils" / "eval_node.py"
 
 
 def _module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("multiarc_eval_steps", MODULE)
+    spec = importlib.util.spec_from_file_location("eval_node", MODULE)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

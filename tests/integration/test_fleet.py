@@ -4,7 +4,9 @@ Four debootstrapped roots, started in parallel, each served by its own chrooted 
 own loopback address (127.0.0.2 to .5); each replays the recording its inventory variable
 ``multiarc_replay`` names (two healthy, one slow GPU, one degraded link) with the shim on
 the node's PATH; a fifth host has no listener. One run finds the slow GPU and the degraded
-link by host and GPU and reports the unreachable host; a second run is stopped with Ctrl-C.
+link by host and GPU and reports the unreachable host; a second run, in performance mode,
+is stopped with Ctrl-C: each node's run is stopped, restores its settings, comes home and
+is removed there.
 """
 
 from __future__ import annotations
@@ -94,8 +96,8 @@ def test_fleet_report_names_the_odd_ones_out(harness: Harness, fleet: Path) -> N
 def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) -> None:
     out = harness.workdir / "fleet-interrupted"
     proc = subprocess.Popen(
-        _command(fleet, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env=_env(harness),
+        [*_command(fleet, out), "--performance-mode"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(harness),
     )  # fmt: skip
     time.sleep(6)
     proc.send_signal(signal.SIGINT)
@@ -106,6 +108,19 @@ def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) ->
     report = json.loads((run / "fleet_report.json").read_text())
     assert report["interrupted"] is True
     assert {h["host"] for h in report["hosts"]} == {*NODES, "gone"}
+    # every node's run was stopped, its settings put back, its folder removed there
+    for node in (n for n in harness.nodes if n.name in NODES):
+        assert not list((node.root / "tmp").glob("multiarc-eval-*")), node.name
+    assert subprocess.run(["pgrep", "-f", "multiarc-eval-"], check=False).returncode == 1
+    assert {f.name for f in (run / "hosts").iterdir()} == set(NODES)  # what each measured
+    for folder in (run / "hosts").iterdir():
+        node_json = json.loads((folder / "node.json").read_text())
+        changes = node_json["performance"]["changes"]
+        assert any("GPU 0 frequency restored" in c for c in changes), changes
+        governors = folder / "root/sys/devices/system/cpu"
+        assert {g.read_text().strip() for g in governors.glob("cpu*/cpufreq/*governor")} == {
+            "powersave"
+        }
 
 
 # --------------------------------------------------------------- multiarc-collect-sysinfo

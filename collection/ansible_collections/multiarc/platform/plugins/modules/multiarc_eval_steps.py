@@ -23,6 +23,12 @@ description:
     call was made, and I(replay_calls) gives those counts back to a later run (the repeats
     of --confirm see the calls that came before, as on a real host).
   - A plan under the key C(any) runs whatever the GPU count (the repeats of --confirm).
+  - With I(performance) (and I(perf_code_data), the controller's perfmode module and the
+    xpu-smi parser, a zip as base64), the steps run in performance mode, as
+    C(multiarc-eval basic --performance-mode) on one host does (CPU governor C(performance),
+    each evaluated GPU's frequency locked with C(xpu-smi config)), every value restored
+    afterwards, also when the controller stops the run. What it changed and could not
+    change goes into C(node.json) (C(performance)), its xpu-smi output under C(perf/).
   - Standard library only; the node needs nothing beyond what Ansible needs.
 options:
   folder_prefix: {type: str, default: multiarc-eval-}
@@ -35,26 +41,46 @@ options:
   shim_data: {type: str}
   tools: {type: list, elements: str, default: []}
   replay_calls: {description: replayed calls made before (name to count), type: dict, default: {}}
+  performance: {description: "performance mode: {gpus: {GPU count: devices}}", type: dict}
+  stop:
+    description:
+      - Instead of a run, stop the runs whose private folder starts with I(folder_prefix)
+        (after Ctrl-C on the controller). Each is sent SIGTERM, stops its tool, restores
+        what performance mode changed, writes C(node.json), packs what it has, and is
+        waited for up to I(stop_wait_s). Returns their I(folders) and the I(archive) that
+        came of them, for the playbook to fetch and remove.
+      - A run leaves the session of the Ansible process that started it, so that killing
+        that process (a local connection cancelled) does not kill it before it restores.
+    type: bool
+    default: false
+  stop_wait_s: {type: float, default: 30}
+  perf_code_data: {type: str}
 author: multiarc
 """
 
 import base64  # noqa: E402
+import contextlib  # noqa: E402
 import glob  # noqa: E402
+import importlib  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
 import signal  # noqa: E402
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tarfile  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.multiarc.platform.plugins.module_utils.eval_node import (  # noqa: E402
+    copy_probes,
+    mark_running,
+    run_one,
+    stop_runs,
+)
 
-KILL_GRACE_S = 2.0
 RUN_DIR_MARK = "{run_dir}"
 SPV_DIRS = ("/opt/intel/multi-arc/tools/level-zero-tests",)
 
@@ -65,66 +91,6 @@ class Stopped(Exception):
 
 def _stop(signum, frame):
     raise Stopped(signum)
-
-
-def kill_group(proc):
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            return
-        try:
-            proc.wait(timeout=KILL_GRACE_S)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-def run_one(argv, env, timeout_s, cwd, log_path):
-    """One command; its record (never raises for the tool's sake)."""
-    started = time.monotonic()
-    record = {
-        "argv": argv,
-        "exit_code": None,
-        "duration_s": 0.0,
-        "timed_out": False,
-        "error": "",
-        "log": os.path.basename(log_path),
-    }
-    exe = shutil.which(argv[0], path=env.get("PATH")) if "/" not in argv[0] else argv[0]
-    with open(log_path, "wb") as sink:
-        if exe is None:
-            record["error"] = f"{argv[0]}: command not found"
-            return record
-        try:
-            proc = subprocess.Popen(
-                [exe, *argv[1:]],
-                stdin=subprocess.DEVNULL,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-                env=env,
-                cwd=cwd,
-                start_new_session=True,
-            )
-        except OSError as err:
-            record["error"] = f"{argv[0]} could not start: {err.strerror or err}"
-            return record
-        try:
-            record["exit_code"] = proc.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            record["timed_out"] = True
-            record["error"] = f"timed out after {timeout_s:g} s; killed with its process group"
-        except BaseException:
-            kill_group(proc)
-            record["error"] = "stopped by the controller; tool killed"
-            record["duration_s"] = round(time.monotonic() - started, 3)
-            raise
-    code = record["exit_code"]
-    if code is not None and code < 0:
-        record["error"] = f"killed by signal {-code}"
-    record["duration_s"] = round(time.monotonic() - started, 3)
-    return record
 
 
 def count_gpus(text):
@@ -146,64 +112,6 @@ def write_shims(folder, recording, shim, tools):
                 f'exec {command} {shlex.quote(tool)} "$@"\n'
             )
         os.chmod(path, 0o755)
-
-
-def _mirror_link(src, rel, dest):
-    """The link at ``rel`` recreated in dest with its own (relative) target; the real
-    path it leads to (relative to the probe root), or None when it leads out."""
-    target = os.readlink(src)
-    if os.path.isabs(target):
-        return None  # sysfs links are relative; anything else is not followed
-    real = os.path.normpath(os.path.join(os.path.dirname(rel), target))
-    if real.startswith(".."):
-        return None
-    link = os.path.join(dest, rel)
-    os.makedirs(os.path.dirname(link), exist_ok=True)
-    if not os.path.lexists(link):
-        os.symlink(target, link)
-    return real
-
-
-def _mirror(probe_root, rel, dest):
-    """``rel`` copied into dest as sysfs lays it out: each link on the way (the device
-    links of /sys/bus/pci/devices, /sys/class/drm/card*) recreated as a link, the file at
-    its real place; a link at the end (a device's ``driver``) stays a link. True if done."""
-    real = ""
-    parts = rel.split(os.sep)
-    for index, part in enumerate(parts):
-        here = os.path.join(real, part) if real else part
-        src = os.path.join(probe_root, here)
-        if os.path.islink(src):
-            real = _mirror_link(src, here, dest)
-            if real is None:
-                return False
-            if index == len(parts) - 1:
-                return True
-        else:
-            real = here
-    src = os.path.join(probe_root, real)
-    if not os.path.isfile(src):
-        return False
-    target = os.path.join(dest, real)
-    os.makedirs(os.path.dirname(target), exist_ok=True)
-    with open(src, "rb") as source, open(target, "wb") as out:
-        out.write(source.read(1 << 20))
-    return True
-
-
-def copy_probes(probe_root, globs, dest):
-    """Every file (and link) the checks read, mirrored under dest; how many."""
-    copied = 0
-    for pattern in globs:
-        for found in glob.glob(os.path.join(probe_root, pattern), recursive=True):
-            rel = os.path.relpath(found, probe_root)
-            if rel.startswith(".."):
-                continue
-            try:
-                copied += int(_mirror(probe_root, rel, dest))
-            except OSError:
-                continue
-    return copied
 
 
 def spv_folder(run_dir, env):
@@ -235,6 +143,61 @@ def unpack_recording(archive, dest):
             tar.extractall(dest, members=members, filter="data")
         else:
             tar.extractall(dest, members=members)
+
+
+class Answer:
+    """A command's record as perfmode reads it (ok, exit_code, output, error)."""
+
+    def __init__(self, record, output):
+        self.exit_code = record["exit_code"]
+        self.error = record["error"]
+        self.output = output
+        self.ok = self.exit_code == 0 and not record["timed_out"] and not self.error
+
+
+def node_runner(folder, commands):
+    """perfmode's runner: run_one with a raw log under perf/, each record kept."""
+
+    def run(argv, env, timeout_s):
+        os.makedirs(folder, exist_ok=True)
+        log = os.path.join(folder, f"{len(commands) + 1:02d}-{os.path.basename(argv[0])}.log")
+        record = run_one(list(argv), dict(env), timeout_s, folder, log)
+        commands.append(record)
+        with open(log, errors="replace") as handle:
+            return Answer(record, handle.read())
+
+    return run
+
+
+@contextlib.contextmanager
+def performance_mode(params, env, gpus, record):
+    """The steps in performance mode when asked for (settings restored however they end)."""
+    settings = params.get("performance")
+    if settings is None:
+        yield
+        return
+    sys.path.insert(0, params["perf_code"])
+    perfmode = importlib.import_module("multiarc.evaluation.perfmode")
+    run_dir = params["run_dir"]
+    root = os.path.join(run_dir, "root") if params.get("recording") else "/"
+    devices = (settings.get("gpus") or {}).get(str(gpus)) or list(range(gpus))
+    commands = []
+    mode = perfmode.PerformanceMode(
+        root=perfmode.Path(root),
+        env=env,
+        gpus=[int(d) for d in devices],
+        run=node_runner(os.path.join(run_dir, "perf"), commands),
+    )
+    try:
+        with mode:
+            yield
+    finally:
+        record["performance"] = {
+            "gpus": mode.gpus,
+            "changes": mode.changes,
+            "problems": mode.problems,
+            "commands": commands,
+        }
 
 
 def run_plan(params, record):
@@ -275,8 +238,14 @@ def run_plan(params, record):
     else:
         plan = plans.get(str(gpus)) or (plans.get(max(plans, key=int)) if plans and gpus else [])
     record["plan"] = plan or []
+    with performance_mode(params, env, gpus, record):
+        run_steps(params, plan or [], env, record)
+
+
+def run_steps(params, plan, env, record):
+    run_dir = params["run_dir"]
     spv = None
-    for step in plan or []:
+    for step in plan:
         argv = [a.replace(RUN_DIR_MARK, run_dir) for a in step["argv"]]
         cwd = run_dir
         if step.get("needs_spv"):
@@ -300,7 +269,7 @@ def replay_calls(run_dir):
     if not os.path.isdir(shims):
         return None
     return {
-        name[len("calls-"):]: os.path.getsize(os.path.join(shims, name))
+        name[len("calls-") :]: os.path.getsize(os.path.join(shims, name))
         for name in os.listdir(shims)
         if name.startswith("calls-")
     }
@@ -316,9 +285,14 @@ def pack(run_dir, archive):
 def private_folder(params):
     """The module's own folder; the recording and the shim written into it."""
     folder = tempfile.mkdtemp(prefix=params["folder_prefix"])
+    mark_running(folder)
     params["run_dir"] = os.path.join(folder, "run")
     params["archive"] = os.path.join(folder, "run.tar.gz")
-    params["recording"] = params["shim"] = None
+    params["recording"] = params["shim"] = params["perf_code"] = None
+    if params.get("performance") is not None:
+        params["perf_code"] = os.path.join(folder, "perfmode.zip")
+        with open(params["perf_code"], "wb") as handle:
+            handle.write(base64.b64decode(params["perf_code_data"]))
     if params.get("recording_data"):
         params["recording"] = os.path.join(folder, "recording.tar.gz")
         with open(params["recording"], "wb") as handle:
@@ -342,10 +316,25 @@ def main():
             "shim_data": {"type": "str"},
             "tools": {"type": "list", "elements": "str", "default": []},
             "replay_calls": {"type": "dict", "default": {}},
+            "performance": {"type": "dict"},
+            "perf_code_data": {"type": "str"},
+            "stop": {"type": "bool", "default": False},
+            "stop_wait_s": {"type": "float", "default": 30.0},
         },
-        required_together=[("recording_data", "shim_data")],
+        required_together=[("recording_data", "shim_data"), ("performance", "perf_code_data")],
     )
     params = dict(module.params)
+    if params["stop"]:
+        pattern = os.path.join(tempfile.gettempdir(), glob.escape(params["folder_prefix"]) + "*")
+        found = stop_runs(pattern, params["stop_wait_s"])
+        module.exit_json(
+            changed=bool(found["folders"]),
+            folders=found["folders"],
+            archive=(found["archives"] or [None])[0],
+            still_running=found["still_running"],
+        )
+    with contextlib.suppress(OSError):
+        os.setsid()  # killing the Ansible process's group must not kill a run unrestored
     record = {"facts": {}, "steps": [], "gpus": None, "stopped": False, "started": time.time()}
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGHUP, _stop)
@@ -370,6 +359,8 @@ def main():
         archive=params["archive"],
         gpus=record["gpus"],
         steps=len(record["steps"]),
+        performance={k: v for k, v in record.get("performance", {}).items() if k != "commands"}
+        or None,
     )
 
 
