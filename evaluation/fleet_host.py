@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from multiarc.evaluation import checks as checks_mod
-from multiarc.evaluation.model import CheckResult, Metric, ParseProblem, StepResult
+from multiarc.evaluation.model import (
+    SETVARS_STEP,
+    CheckResult,
+    Metric,
+    ParseProblem,
+    StepResult,
+)
 
 import multiarc
 from multiarc import paths
@@ -181,6 +187,17 @@ def _steps(
     metrics: list[Metric] = []
     problems: list[ParseProblem] = []
     with open(folder / DETAIL_LOG, "w", encoding="utf-8") as detail:
+        setvars = node.get("setvars")
+        if isinstance(setvars, dict):  # first, as the original logs it (not a counted step)
+            run = _tool_run(folder, setvars)
+            detail.write(run.output)
+            steps.append(
+                StepResult(
+                    name=SETVARS_STEP, argv=run.argv, exit_code=run.exit_code,
+                    duration_s=run.duration_s, log_path=str(setvars.get("log", "")),
+                    timed_out=run.timed_out, error=run.error,
+                )
+            )  # fmt: skip
         for record in node.get("steps") or []:
             run = _tool_run(folder, record)
             if CONFIRM_SUFFIX not in str(record.get("name")):  # repeats keep their own logs

@@ -27,7 +27,7 @@ from multiarc.collection import COLLECTION_ROOT
 from multiarc.evaluation import checks as checks_mod
 from rich.console import Console
 
-from multiarc import fleet
+from multiarc import fleet, paths
 from multiarc.errors import InputError
 
 from . import replay_shim
@@ -38,6 +38,7 @@ from .fleet_perfmode import performance_vars, said_performance
 from .replay import STANDARD_TOOLS, load_recording
 from .reports import plot_worker
 from .run_writer import RUN_NAME_FORMAT
+from .runner import SETVARS_SCRIPT, SETVARS_TIMEOUT_S, SHELL_NOISE
 from .steps import BENCHMARK_ENV, StepSpec, log_name, plan_steps
 
 PLAYBOOK = COLLECTION_ROOT / "playbooks" / "eval.yml"
@@ -204,6 +205,12 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             "fact_timeout_s": checks_mod.FACT_TIMEOUT_S,
             "probe_globs": PROBE_GLOBS,
             "tools": list(STANDARD_TOOLS),
+            "setvars": {  # sourced on the node as runner.capture_setvars does here
+                "path": str(paths.ONEAPI_SETVARS),
+                "script": SETVARS_SCRIPT,
+                "drop": sorted(SHELL_NOISE),
+                "timeout_s": SETVARS_TIMEOUT_S,
+            },
         },
     }
     if performance:

@@ -169,11 +169,15 @@ def run_command(
 
 
 # Variables bash sets for itself; they are not part of the oneAPI environment.
-_SHELL_NOISE = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "BASH_EXECUTION_STRING"})
+SHELL_NOISE = frozenset({"_", "SHLVL", "PWD", "OLDPWD", "BASH_EXECUTION_STRING"})
+# bash -c SCRIPT multiarc-eval SETVARS ENV_FILE: sourced once, its environment written out
+# (also what a fleet node runs, sent by fleet_run)
+SETVARS_SCRIPT = 'source "$1" --force; rc=$?; env -0 > "$2"; exit $rc'
+SETVARS_TIMEOUT_S = 120.0
 
 
 def capture_setvars(
-    setvars: Path, env: Mapping[str, str], timeout_s: float = 120.0
+    setvars: Path, env: Mapping[str, str], timeout_s: float = SETVARS_TIMEOUT_S
 ) -> tuple[dict[str, str] | None, ToolRun]:
     """``source setvars.sh --force`` in bash once; the resulting environment and its output.
 
@@ -182,8 +186,7 @@ def capture_setvars(
     """
     with tempfile.TemporaryDirectory(prefix="multiarc-setvars-") as tmp:
         env_file = Path(tmp) / "env"
-        script = 'source "$1" --force; rc=$?; env -0 > "$2"; exit $rc'
-        argv = ["bash", "-c", script, "multiarc-eval", str(setvars), str(env_file)]
+        argv = ["bash", "-c", SETVARS_SCRIPT, "multiarc-eval", str(setvars), str(env_file)]
         run = run_command(argv, env=env, timeout_s=timeout_s)
         run.argv = ["bash", "-c", f"source {setvars} --force"]
         if not run.ok or not env_file.is_file():
@@ -193,7 +196,7 @@ def capture_setvars(
         captured: dict[str, str] = {}
         for item in env_file.read_bytes().split(b"\0"):
             key, sep, value = item.decode("utf-8", errors="replace").partition("=")
-            if sep and key and key not in _SHELL_NOISE:
+            if sep and key and key not in SHELL_NOISE:
                 captured[key] = value
     return captured, run
 

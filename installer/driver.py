@@ -209,6 +209,9 @@ def run_playbook(
         runner = ansible_runner.run(event_handler=handle, **runner_kwargs(run))
     finally:
         view.stop()
+        from multiarc.fleet import kill_orphans
+
+        kill_orphans(run.private_dir)  # Ctrl-C: Ansible's workers (own sessions) live on
         assert run.control_dir is not None
         close_ssh_masters(run.control_dir)
         if own_control_dir:

@@ -4,13 +4,17 @@
 the inventory with Ansible's own InventoryManager (``--limit`` is Ansible's pattern syntax),
 run one playbook of the collection through ansible-runner (``--forks`` is Ansible's) and
 learn from its events why a host stopped. Ctrl-C and SIGTERM cancel the run (every host's
-connection is closed); the caller then reports what came back.
+connection is closed); the caller then reports what came back. Cancelling kills
+ansible-playbook's process group, but Ansible's per-host workers each run in a session of
+their own and would live on, orphaned, waiting for their host: they are found by this
+run's private folder on their command line and killed with their process groups.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
 import shutil
 import signal
@@ -173,6 +177,34 @@ def run_playbook(run: PlaybookRun, events: HostEvents) -> str:
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
+        kill_orphans(private)
         close_ssh_masters(control)
         shutil.rmtree(control, ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
+
+
+def kill_orphans(private: Path, grace_s: float = 2.0) -> int:
+    """Every process left of the playbook run whose private folder is ``private`` (its
+    command line names it: ansible-playbook's workers), killed with its process group
+    (SIGTERM, then SIGKILL). How many were found."""
+    import psutil
+
+    mark = str(private).rstrip(os.sep) + os.sep  # inside this folder, not a longer name
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.pid != os.getpid() and any(mark in part for part in cmdline):
+            found.append(proc)
+    count = len(found)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in found:
+            with contextlib.suppress(OSError, psutil.Error):
+                pgid = os.getpgid(proc.pid)
+                if pgid == proc.pid and pgid != os.getpgrp():
+                    os.killpg(pgid, sig)
+                else:
+                    os.kill(proc.pid, sig)
+        _gone, found = psutil.wait_procs(found, timeout=grace_s)
+        if not found:
+            break
+    return count

@@ -63,6 +63,15 @@ def test_performance_mode_runs_on_each_node_and_is_restored(tmp_path: Path) -> N
         assert ranges == ["2400,2400"] * gpus + ["400,2400"] * gpus
         assert len(list((folder / "perf").glob("*-xpu-smi.log"))) == len(perf["commands"])
         assert node["steps"] and all(s["exit_code"] == 0 for s in node["steps"])
+        # setvars.sh sourced on the node first, as on one host (the replay shims stay first
+        # on PATH: every step above found its tool)
+        assert node["setvars"]["exit_code"] == 0 and node["setvars"]["error"] == ""
+        said = (folder / "steps/00-setvars.log").read_text()
+        assert ":: oneAPI environment initialized ::" in said
+        assert (folder / "benchmark_detail_log.txt").read_text().startswith(said)
+        steps = json.loads((folder / "steps.json").read_text())
+        first = steps[0] if isinstance(steps, list) else steps["steps"][0]
+        assert first["name"] == "setvars" and first["log_path"] == "steps/00-setvars.log"
         # the node's copy of the probes is back to what it was; conditions say perf mode
         cpus = folder / "root" / "sys/devices/system/cpu"
         governors = {p.read_text().strip() for p in cpus.glob("cpu*/cpufreq/scaling_governor")}
@@ -136,3 +145,7 @@ def test_ctrl_c_during_the_steps_restores_the_node(tmp_path: Path) -> None:
         "powersave"
     }
     assert not list(node_tmp.glob("multiarc-eval-*"))  # the private folder is removed
+    left = subprocess.run(  # nor do Ansible's per-host workers (own sessions) live on
+        ["pgrep", "-af", f"ansible-playbook -i {inventory}"], capture_output=True, text=True
+    )
+    assert left.returncode == 1, left.stdout

@@ -185,3 +185,33 @@ def stop_runs(pattern, wait_s):
         if os.path.isfile(os.path.join(f, "run.tar.gz")) and _runner_of(f) is None
     ]
     return {"folders": folders, "archives": archives, "still_running": [p for _f, p in running]}
+
+
+SETVARS_LOG = "steps/00-setvars.log"  # where a single-host run keeps it too
+
+
+def source_setvars(script, env, options, run_dir):
+    """``source setvars.sh --force`` once, as the controller's runner does (its script,
+    timeout and the shell's own variables to drop come in ``options``): the record (its
+    output in steps/00-setvars.log) and the environment, None when sourcing failed."""
+    env_file = os.path.join(run_dir, ".setvars-env")
+    argv = ["bash", "-c", options["script"], "multiarc-eval", script, env_file]
+    record = run_one(
+        argv, env, float(options["timeout_s"]), run_dir, os.path.join(run_dir, SETVARS_LOG)
+    )
+    record["argv"] = ["bash", "-c", f"source {script} --force"]
+    record["log"] = SETVARS_LOG
+    captured = None
+    if record["exit_code"] == 0 and not record["error"] and os.path.isfile(env_file):
+        drop = set(options.get("drop") or [])
+        captured = {}
+        with open(env_file, "rb") as handle:
+            for item in handle.read().split(b"\0"):
+                key, sep, value = item.decode("utf-8", errors="replace").partition("=")
+                if sep and key and key not in drop:
+                    captured[key] = value
+    elif not record["error"]:
+        record["error"] = f"sourcing {script} failed (exit {record['exit_code']})"
+    if os.path.exists(env_file):
+        os.remove(env_file)
+    return record, captured

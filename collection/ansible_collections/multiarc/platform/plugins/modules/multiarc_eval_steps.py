@@ -54,6 +54,14 @@ options:
     type: bool
     default: false
   stop_wait_s: {type: float, default: 30}
+  setvars:
+    description:
+      - The oneAPI environment, sourced once before the fact commands as on one host
+        (I(path), from the recording's root when replaying; I(script), I(timeout_s) and
+        the shell variables to I(drop) from the controller's runner). Its output is
+        C(steps/00-setvars.log), its record C(setvars) in C(node.json); the commands run
+        in the environment it leaves, or the node's own when it fails.
+    type: dict
   perf_code_data: {type: str}
 author: multiarc
 """
@@ -78,6 +86,7 @@ from ansible_collections.multiarc.platform.plugins.module_utils.eval_node import
     copy_probes,
     mark_running,
     run_one,
+    source_setvars,
     stop_runs,
 )
 
@@ -206,6 +215,7 @@ def run_plan(params, record):
     os.makedirs(os.path.join(run_dir, "steps"), exist_ok=True)
     env = dict(os.environ)
     env.update({k: str(v) for k, v in params["env"].items()})
+    shims = None
     if params.get("recording"):
         recording = os.path.join(os.path.dirname(run_dir), "recording")
         unpack_recording(params["recording"], recording)
@@ -223,6 +233,14 @@ def run_plan(params, record):
         record["probes"] = "recording"
     else:
         record["probes"] = copy_probes("/", params["probe_globs"], os.path.join(run_dir, "root"))
+    setvars = params.get("setvars") or {}
+    base = os.path.join(os.path.dirname(run_dir), "recording", "root") if shims else "/"
+    script = os.path.join(base, str(setvars.get("path", "")).lstrip("/"))
+    if setvars.get("path") and os.path.isfile(script):
+        record["setvars"], captured = source_setvars(script, env, setvars, run_dir)
+        if captured is not None:  # the replay shims stay first on PATH
+            path = [p for p in captured.get("PATH", os.defpath).split(os.pathsep) if p != shims]
+            env = dict(captured, PATH=os.pathsep.join(([shims] if shims else []) + path))
     for name, argv in params["facts"].items():
         log = os.path.join(run_dir, "facts", f"{name}.log")
         record["facts"][name] = run_one(argv, env, params["fact_timeout_s"], run_dir, log)
@@ -319,6 +337,7 @@ def main():
             "performance": {"type": "dict"},
             "perf_code_data": {"type": "str"},
             "stop": {"type": "bool", "default": False},
+            "setvars": {"type": "dict"},
             "stop_wait_s": {"type": "float", "default": 30.0},
         },
         required_together=[("recording_data", "shim_data"), ("performance", "perf_code_data")],
