@@ -21,13 +21,14 @@ def perf_gpus(opts: FleetOptions, plans: dict[str, Any]) -> dict[str, list[int]]
     }
 
 
-def performance_vars(opts: FleetOptions, plans: dict[str, Any]) -> dict[str, Any]:
-    """The extra variables of --performance-mode: what to lock, and the code that does it."""
+def add_performance(extravars: dict[str, Any], opts: FleetOptions, plans: dict[str, Any]) -> None:
+    """With --performance-mode, the playbook's variables for it: the GPUs to lock (in the
+    module's options) and the code that does it."""
     from .node_code import perfmode_data
 
-    if not opts.performance_mode:
-        return {}
-    return {"multiarc_perf_code": perfmode_data(), "gpus": perf_gpus(opts, plans)}
+    if opts.performance_mode:
+        extravars["multiarc_perf_code"] = perfmode_data()
+        extravars["multiarc_eval"]["performance"] = {"gpus": perf_gpus(opts, plans)}
 
 
 def said_performance(result: dict[str, Any]) -> list[str]:

@@ -34,7 +34,7 @@ from . import replay_shim
 from .fleet_confirm import merge_repeats, repeats_by_host, replay_calls
 from .fleet_host import HostOutcome, JudgeOptions, judge_host
 from .fleet_judging import JUDGE_WORKERS, Judging
-from .fleet_perfmode import performance_vars, said_performance
+from .fleet_perfmode import add_performance, said_performance
 from .replay import STANDARD_TOOLS, load_recording
 from .reports import plot_worker
 from .run_writer import RUN_NAME_FORMAT
@@ -191,7 +191,6 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     )
     recordings = {h.name: h.recording or opts.replay for h in hosts}
     judging = Judging(folder, recordings, specs, opts.judge)
-    performance = performance_vars(opts, plans)
     extravars: dict[str, Any] = {
         "multiarc_run_id": secrets.token_hex(6),  # this run's private folders on the nodes
         "multiarc_fetch_dir": str(folder / ".fetch"),
@@ -213,9 +212,7 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             },
         },
     }
-    if performance:
-        extravars["multiarc_perf_code"] = performance["multiarc_perf_code"]
-        extravars["multiarc_eval"]["performance"] = {"gpus": performance["gpus"]}
+    add_performance(extravars, opts, plans)
     events = _events(console, judging)
     started = time.monotonic()
     # the plot workers import matplotlib while the nodes run, once for every host's page

@@ -10,9 +10,11 @@ and every master left running is told to exit when the run ends.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import ansible_runner
+import psutil
 import yaml
 from multiarc.collection import COLLECTION_NAME, COLLECTION_ROOT, COLLECTIONS_PATH
 from multiarc.installer.progress import RunTally, View, estimate_task_count
@@ -209,8 +212,6 @@ def run_playbook(
         runner = ansible_runner.run(event_handler=handle, **runner_kwargs(run))
     finally:
         view.stop()
-        from multiarc.fleet import kill_orphans
-
         kill_orphans(run.private_dir)  # Ctrl-C: Ansible's workers (own sessions) live on
         assert run.control_dir is not None
         close_ssh_masters(run.control_dir)
@@ -236,6 +237,31 @@ def close_ssh_masters(control_dir: Path) -> int:
         )
         closed += int(done.returncode == 0)
     return closed
+
+
+def kill_orphans(private: Path, grace_s: float = 2.0) -> int:
+    """Every process left of the playbook run whose private folder is ``private`` (its
+    command line names it: ansible-playbook's workers), killed with its process group
+    (SIGTERM, then SIGKILL). How many were found."""
+    mark = str(private).rstrip(os.sep) + os.sep  # inside this folder, not a longer name
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = proc.info.get("cmdline") or []
+        if proc.pid != os.getpid() and any(mark in part for part in cmdline):
+            found.append(proc)
+    count = len(found)
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for proc in found:
+            with contextlib.suppress(OSError, psutil.Error):
+                pgid = os.getpgid(proc.pid)
+                if pgid == proc.pid and pgid != os.getpgrp():
+                    os.killpg(pgid, sig)
+                else:
+                    os.kill(proc.pid, sig)
+        _gone, found = psutil.wait_procs(found, timeout=grace_s)
+        if not found:
+            break
+    return count
 
 
 def run_adhoc(

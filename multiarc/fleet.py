@@ -7,14 +7,14 @@ learn from its events why a host stopped. Ctrl-C and SIGTERM cancel the run (eve
 connection is closed); the caller then reports what came back. Cancelling kills
 ansible-playbook's process group, but Ansible's per-host workers each run in a session of
 their own and would live on, orphaned, waiting for their host: they are found by this
-run's private folder on their command line and killed with their process groups.
+run's private folder on their command line and killed with their process groups
+(``installer.driver.kill_orphans``, as after the installer's playbook).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import re
 import shutil
 import signal
@@ -146,7 +146,7 @@ def run_playbook(run: PlaybookRun, events: HostEvents) -> str:
     """Run it; Ctrl-C or SIGTERM cancels every host. ansible-runner's status."""
     import ansible_runner
 
-    from multiarc.installer.driver import close_ssh_masters, runner_envvars
+    from multiarc.installer.driver import close_ssh_masters, kill_orphans, runner_envvars
 
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -182,29 +182,3 @@ def run_playbook(run: PlaybookRun, events: HostEvents) -> str:
         shutil.rmtree(control, ignore_errors=True)
         shutil.rmtree(private, ignore_errors=True)
 
-
-def kill_orphans(private: Path, grace_s: float = 2.0) -> int:
-    """Every process left of the playbook run whose private folder is ``private`` (its
-    command line names it: ansible-playbook's workers), killed with its process group
-    (SIGTERM, then SIGKILL). How many were found."""
-    import psutil
-
-    mark = str(private).rstrip(os.sep) + os.sep  # inside this folder, not a longer name
-    found = []
-    for proc in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = proc.info.get("cmdline") or []
-        if proc.pid != os.getpid() and any(mark in part for part in cmdline):
-            found.append(proc)
-    count = len(found)
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for proc in found:
-            with contextlib.suppress(OSError, psutil.Error):
-                pgid = os.getpgid(proc.pid)
-                if pgid == proc.pid and pgid != os.getpgrp():
-                    os.killpg(pgid, sig)
-                else:
-                    os.kill(proc.pid, sig)
-        _gone, found = psutil.wait_procs(found, timeout=grace_s)
-        if not found:
-            break
-    return count

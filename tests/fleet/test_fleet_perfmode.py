@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.leftovers import assert_no_playbook_left
+
 REPO = Path(__file__).resolve().parents[2]
 RECORDINGS = REPO / "tests" / "recordings"
 EVAL = [sys.executable, "-m", "multiarc.evaluation"]
@@ -145,7 +147,4 @@ def test_ctrl_c_during_the_steps_restores_the_node(tmp_path: Path) -> None:
         "powersave"
     }
     assert not list(node_tmp.glob("multiarc-eval-*"))  # the private folder is removed
-    left = subprocess.run(  # nor do Ansible's per-host workers (own sessions) live on
-        ["pgrep", "-af", f"ansible-playbook -i {inventory}"], capture_output=True, text=True
-    )
-    assert left.returncode == 1, left.stdout
+    assert_no_playbook_left(inventory)

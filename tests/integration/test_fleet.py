@@ -26,6 +26,7 @@ import pytest
 
 from tests.integration.rootfs import Node, free_port
 from tests.integration.sites import REPO_ROOT, Harness
+from tests.leftovers import assert_no_playbook_left
 
 pytestmark = pytest.mark.integration
 
@@ -112,7 +113,7 @@ def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) ->
     for node in (n for n in harness.nodes if n.name in NODES):
         assert not list((node.root / "tmp").glob("multiarc-eval-*")), node.name
     assert subprocess.run(["pgrep", "-f", "multiarc-eval-"], check=False).returncode == 1
-    _no_ansible_left(fleet)
+    assert_no_playbook_left(fleet)
     assert {f.name for f in (run / "hosts").iterdir()} == set(NODES)  # what each measured
     for folder in (run / "hosts").iterdir():
         node_json = json.loads((folder / "node.json").read_text())
@@ -122,14 +123,6 @@ def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) ->
         assert {g.read_text().strip() for g in governors.glob("cpu*/cpufreq/*governor")} == {
             "powersave"
         }
-
-
-def _no_ansible_left(inventory: Path) -> None:
-    """Ansible's per-host workers (own sessions) do not outlive a cancelled run."""
-    left = subprocess.run(
-        ["pgrep", "-af", f"ansible-playbook -i {inventory}"], capture_output=True, text=True
-    )
-    assert left.returncode == 1, left.stdout
 
 
 # --------------------------------------------------------------- multiarc-collect-sysinfo
@@ -274,4 +267,4 @@ def test_collect_fleet_ctrl_c_keeps_what_came_back_and_exits_130(
             left = list((node.root / "tmp").glob("multiarc-collect-*"))
             assert not left, (node.name, [list(p.rglob("*")) for p in left], stderr)
             assert node.ssh("pgrep -f [m]ultiarc-collect.pyz", check=False).returncode == 1
-    _no_ansible_left(fleet)
+    assert_no_playbook_left(fleet)

@@ -216,8 +216,10 @@ def run_plan(params, record):
     env = dict(os.environ)
     env.update({k: str(v) for k, v in params["env"].items()})
     shims = None
+    probe_root = "/"  # the probes and setvars.sh: the recording's root when replaying
     if params.get("recording"):
         recording = os.path.join(os.path.dirname(run_dir), "recording")
+        probe_root = os.path.join(recording, "root")
         unpack_recording(params["recording"], recording)
         shims = os.path.join(run_dir, ".shims")
         write_shims(shims, recording, params["shim"], params["tools"])
@@ -227,15 +229,12 @@ def run_plan(params, record):
             if re.fullmatch(r"[0-9a-f]{40}", str(name)) and 0 <= int(count) <= 1000:
                 with open(os.path.join(shims, f"calls-{name}"), "wb") as handle:
                     handle.write(b"." * int(count))
-        shutil.copytree(
-            os.path.join(recording, "root"), os.path.join(run_dir, "root"), symlinks=True
-        )
+        shutil.copytree(probe_root, os.path.join(run_dir, "root"), symlinks=True)
         record["probes"] = "recording"
     else:
         record["probes"] = copy_probes("/", params["probe_globs"], os.path.join(run_dir, "root"))
     setvars = params.get("setvars") or {}
-    base = os.path.join(os.path.dirname(run_dir), "recording", "root") if shims else "/"
-    script = os.path.join(base, str(setvars.get("path", "")).lstrip("/"))
+    script = os.path.join(probe_root, str(setvars.get("path", "")).lstrip("/"))
     if setvars.get("path") and os.path.isfile(script):
         record["setvars"], captured = source_setvars(script, env, setvars, run_dir)
         if captured is not None:  # the replay shims stay first on PATH
