@@ -11,106 +11,53 @@ temporary folder that is removed afterwards and writes no state: it changes noth
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
-import shlex
 import shutil
-import socket
-import subprocess
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from multiarc.installer.driver import (
-    EventRecorder,
-    PlaybookOutcome,
-    PlaybookRun,
-    module_name,
-    playbook_roles,
-    run_adhoc,
-    run_playbook,
+from multiarc.installer.driver import EventRecorder, PlaybookRun, playbook_roles, run_playbook
+from multiarc.installer.install_outcome import (
+    RunContext,
+    build_report,
+    bundle_notes,
+    finish_state,
+    log_footer,
+    log_header,
+    start_state,
 )
+from multiarc.installer.install_types import InstallPaths, InstallReport, InstallRequest
 from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts, write_localhost_inventory
 from multiarc.installer.lock import InstallLock
+from multiarc.installer.node_ops import (
+    REBOOT_COMMAND_ENV,
+    lock_owner,
+    reboot_hosts,
+    release_node_locks,
+    repair_packages,
+)
 from multiarc.installer.preflight import controller_preflight
 from multiarc.installer.progress import View
-from multiarc.installer.state import (
-    InstallState,
-    RoleStatus,
-    RunRecord,
-    load_state,
-    now_iso,
-    save_state,
-)
-from multiarc.installer.summary import RoleOutcome, role_outcomes
+from multiarc.installer.state import RunRecord, load_state, now_iso, save_state
 
 from multiarc import paths
-from multiarc.errors import InputError, MultiarcError
+from multiarc.errors import InputError
 
-DEFAULT_REBOOT_COMMAND = "systemctl reboot"
-REBOOT_COMMAND_ENV = "MULTIARC_REBOOT_COMMAND"  # tests inject a harmless command here
-
-
-@dataclass(frozen=True)
-class InstallPaths:
-    """Controller-side folders; defaults from multiarc.paths (MULTIARC_STATE_DIR/LOG_DIR)."""
-
-    state_dir: Path
-    log_dir: Path
-
-    @classmethod
-    def default(cls) -> InstallPaths:
-        return cls(paths.STATE_DIR, paths.INSTALL_LOG_DIR)
-
-    @property
-    def state_file(self) -> Path:
-        return self.state_dir / paths.STATE_FILE.name
-
-    @property
-    def lock_file(self) -> Path:
-        return self.state_dir / paths.INSTALL_LOCK_FILE.name
-
-    @property
-    def bundles_dir(self) -> Path:
-        return self.state_dir / paths.BUNDLES_DIR.name
-
-    @property
-    def runner_dir(self) -> Path:
-        return self.state_dir / paths.RUNNER_DIR.name
-
-
-@dataclass
-class InstallRequest:
-    bundle: Path
-    check: bool = False
-    only: list[str] = field(default_factory=list)
-    skip: list[str] = field(default_factory=list)
-    inventory: Path | None = None
-    allow_os_override: bool = False
-    trial_boot: bool = True  # False: --no-trial-boot (the new kernel is the default at once)
-
-
-@dataclass
-class InstallReport:
-    result: str  # ok, failed, checked
-    bundle_version: str
-    hosts: list[str]
-    rows: list[RoleOutcome]
-    changed: int
-    failed: int
-    reboot_hosts: list[str]
-    log: Path
-    events: Path
-    notes: list[str] = field(default_factory=list)
-    rc: int = 0
-    containers: dict[str, bool] = field(default_factory=dict)  # what preflight detected
-    reboot_known: set[str] = field(default_factory=set)  # hosts that reported their reboot flag
-    trials: dict[str, str] = field(default_factory=dict)  # host -> kernel of its pending trial
+# the names the CLI and the tests take from here
+__all__ = [
+    "REBOOT_COMMAND_ENV",
+    "InstallPaths",
+    "InstallReport",
+    "InstallRequest",
+    "install",
+    "reboot_hosts",
+    "selected_roles",
+]
 
 
 def selected_roles(roles: list[str], only: list[str], skip: list[str]) -> list[str]:
@@ -154,7 +101,7 @@ def install(
             bundle=request.bundle,
         )
         assert private_dir is not None  # the state folder is writable: preflight said so
-        notes.extend(_bundle_notes(checked))
+        notes.extend(bundle_notes(checked))
         with InstallLock(install_paths.lock_file):
             _remove_old_private_copies(install_paths.runner_dir, keep)
             return _install_locked(
@@ -258,7 +205,7 @@ def _install_locked(
     )
     interrupted = state.was_interrupted()
     if not request.check:
-        _start_state(state, extracted, request, record)
+        start_state(state, extracted, request, record)
         save_state(install_paths.state_file, state)
         if interrupted:
             say("the last run was interrupted: finishing interrupted package operations ...")
@@ -268,22 +215,13 @@ def _install_locked(
                 f"installed ({', '.join(hosts)})"
             )
     all_roles, selected = roles
+    ctx = RunContext(request, extracted, hosts, all_roles, selected, notes, log_path, events_path)
     try:
         with log_path.open("w") as log, events_path.open("w") as events:
-            log.write(_log_header(request, extracted, hosts, notes))
+            log.write(log_header(ctx))
             outcome = run_playbook(playbook, view, EventRecorder(events, log), selected)
-            report = _report(
-                outcome,
-                request,
-                extracted,
-                hosts,
-                all_roles,
-                selected,
-                notes,
-                log_path,
-                events_path,
-            )
-            log.write(_log_footer(report))
+            report = build_report(outcome, ctx)
+            log.write(log_footer(report))
     except BaseException:
         if not request.check:
             record.result = "interrupted"
@@ -294,48 +232,9 @@ def _install_locked(
         if not request.check:
             release_node_locks(inventory, hosts, owner, install_paths.runner_dir)
     if not request.check:
-        _finish_state(state, report, record, selected)
+        finish_state(state, report, record, selected)
         save_state(install_paths.state_file, state)
     return report
-
-
-def lock_owner(install_paths: InstallPaths, stamp: str) -> dict[str, Any]:
-    """Who holds a node's lock: this controller (host and state folder) and this run."""
-    return {
-        "controller": f"{socket.gethostname()}:{install_paths.state_dir.resolve()}",
-        "run_id": f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}",
-        "pid": os.getpid(),
-        "started": now_iso(),
-    }
-
-
-def release_node_locks(
-    inventory: Path, hosts: list[str], owner: dict[str, Any], runner_dir: Path
-) -> None:
-    """Remove this run's lock on every node that has it (best effort: a node that cannot be
-    reached keeps it, and this controller's next run takes it over)."""
-    args = json.dumps({"owner": owner, "state": "released", "path": str(paths.NODE_LOCK_FILE)})
-    with contextlib.suppress(Exception):
-        run_adhoc(inventory, hosts, module_name("multiarc_node_lock"), args, runner_dir)
-
-
-# dpkg refuses new work after an interruption until pending packages are configured; the
-# killed run's dpkg may still hold the lock for a while, so wait for it.
-REPAIR_DPKG = (
-    'if [ -z "$(dpkg --audit 2>/dev/null)" ] && ! ls /var/lib/dpkg/updates/0* >/dev/null 2>&1;'
-    " then echo clean; exit 0; fi;"
-    " for i in $(seq 90); do dpkg --configure -a && exit 0; sleep 2; done; exit 1"
-)
-
-
-def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None:
-    """Run ``dpkg --configure -a`` where a killed run left packages half installed."""
-    status = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
-    if status != "successful":
-        raise MultiarcError(
-            "dpkg --configure -a failed after the interrupted run",
-            "run it on the host(s) by hand, then multiarc-install again",
-        )
 
 
 def node_bundle_vars(checked: Any, private_dir: Path) -> dict[str, Any]:
@@ -372,152 +271,3 @@ def playbook_vars(extracted: Any, request: InstallRequest) -> dict[str, Any]:
         # SSH receive the verified bytes instead (node_bundle_vars)
         extravars["multiarc_bundle_dir"] = root
     return extravars
-
-
-def _bundle_notes(checked: Any) -> list[str]:
-    notes = getattr(checked, "notes", None) or getattr(checked, "warnings", None) or []
-    return [str(n) for n in notes]
-
-
-def _start_state(
-    state: InstallState, extracted: Any, request: InstallRequest, record: RunRecord
-) -> None:
-    state.bundle_version = str(extracted.version)
-    state.bundle_dir = str(Path(extracted.root).resolve())
-    state.target_kernel = getattr(extracted, "kernel_version", None) or state.target_kernel
-    state.inventory = str(request.inventory.resolve()) if request.inventory else None
-    state.last_run = record
-
-
-def _report(
-    outcome: PlaybookOutcome,
-    request: InstallRequest,
-    extracted: Any,
-    hosts: list[str],
-    roles: list[str],
-    selected: list[str],
-    notes: list[str],
-    log_path: Path,
-    events_path: Path,
-) -> InstallReport:
-    tally = outcome.tally
-    rows = role_outcomes(tally, hosts, roles, selected, request.check)
-    totals = tally.totals()
-    failed = totals.failed + totals.unreachable
-    if outcome.status != "successful" and failed == 0:
-        failed = 1  # ansible-playbook itself failed (syntax, missing role, no hosts)
-        notes.append(f"ansible-playbook ended {outcome.status} (rc {outcome.rc}); see the log")
-    reboot = [h for h in hosts if tally.fact(h, "multiarc_reboot_required") is True]
-    reboot_known = {h for h in hosts if tally.fact(h, "multiarc_reboot_required") is not None}
-    result = "failed" if failed else ("checked" if request.check else "ok")
-    return InstallReport(
-        result=result,
-        bundle_version=str(extracted.version),
-        hosts=hosts,
-        rows=rows,
-        changed=totals.changed,
-        failed=failed,
-        reboot_hosts=reboot,
-        reboot_known=reboot_known,
-        log=log_path,
-        events=events_path,
-        notes=notes,
-        rc=outcome.rc,
-        containers={
-            h: bool(tally.fact(h, "multiarc_container"))
-            for h in hosts
-            if tally.fact(h, "multiarc_container") is not None
-        },
-        trials={
-            h: str(trial.get("kernel", ""))
-            for h in hosts
-            if isinstance(trial := tally.fact(h, "multiarc_pending_trial"), dict)
-        },
-    )
-
-
-def _finish_state(
-    state: InstallState, report: InstallReport, record: RunRecord, selected: list[str]
-) -> None:
-    finished = now_iso()
-    for row in report.rows:
-        if row.result in ("not selected", "unreachable", "not run"):
-            continue  # this run did not get to it: what an earlier run did stays recorded
-        host = state.host(row.host)
-        status = {"failed": "failed", "skipped": "skipped"}.get(row.result, "done")
-        host.roles[row.role] = RoleStatus(
-            status=status,
-            ok=row.ok,
-            changed=row.changed,
-            skipped=row.skipped,
-            failed=len(row.failed_tasks),
-            reason=row.reason or None,
-            finished_at=finished,
-        )
-    for name in report.hosts:
-        host = state.host(name)
-        if name in report.reboot_known:
-            host.reboot_required = name in report.reboot_hosts
-        # else: this run did not look (e.g. --only grub); a pending reboot stays pending
-        if name in report.containers:
-            host.container = report.containers[name]
-    record.result = report.result
-    record.finished_at = finished
-    record.changed = report.changed
-    record.failed = report.failed
-    state.last_run = record
-
-
-def _log_header(request: InstallRequest, extracted: Any, hosts: list[str], notes: list[str]) -> str:
-    lines = [
-        f"=== multiarc-install {now_iso()} ===",
-        f"bundle: {request.bundle} (version {extracted.version}) extracted at {extracted.root}",
-        f"hosts: {', '.join(hosts)}",
-        f"check mode: {request.check}; only: {request.only or '-'}; skip: {request.skip or '-'}",
-        *[f"note: {n}" for n in notes],
-        "",
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def _log_footer(report: InstallReport) -> str:
-    lines = ["", f"=== result: {report.result}; changed {report.changed}; failed {report.failed}"]
-    for row in report.rows:
-        lines.append(f"{row.host} {row.role}: {row.result} {row.reason}".rstrip())
-    if report.reboot_hosts:
-        lines.append(f"reboot required: {', '.join(report.reboot_hosts)}")
-    return "\n".join(lines) + "\n"
-
-
-def reboot_hosts(
-    report: InstallReport,
-    request: InstallRequest,
-    install_paths: InstallPaths,
-    say: Callable[[str], None],
-) -> list[str]:
-    """Reboot the hosts that need it. The command is injectable via MULTIARC_REBOOT_COMMAND."""
-    if not report.reboot_hosts:
-        return []
-    override = os.environ.get(REBOOT_COMMAND_ENV)
-    if request.inventory is None:
-        command = shlex.split(override or DEFAULT_REBOOT_COMMAND)
-        say(f"rebooting this machine: {' '.join(command)}")
-        subprocess.run(command, check=True)
-        return [LOCAL_HOST]
-    trials = [f"{h} into the trial boot of {k}" for h, k in sorted(report.trials.items())]
-    say(
-        f"rebooting {', '.join(report.reboot_hosts)} ..."
-        + (f" ({'; '.join(trials)})" if trials else "")
-    )
-    module, args = (
-        ("ansible.builtin.command", override) if override else ("ansible.builtin.reboot", "")
-    )
-    status = run_adhoc(
-        request.inventory, report.reboot_hosts, module, args, install_paths.runner_dir
-    )
-    if status != "successful":
-        raise MultiarcError(
-            f"reboot of {', '.join(report.reboot_hosts)} failed ({status})",
-            f"reboot them by hand; the log is {report.log}",
-        )
-    return list(report.reboot_hosts)

@@ -1,0 +1,100 @@
+"""What the controller asks of the nodes outside the playbook, with one ad-hoc Ansible
+call each: the node lock's owner and its release, the dpkg repair after an interrupted run,
+and the reboot (its command injectable for tests through MULTIARC_REBOOT_COMMAND)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shlex
+import socket
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from multiarc.installer.driver import module_name, run_adhoc
+from multiarc.installer.install_types import InstallPaths, InstallReport, InstallRequest
+from multiarc.installer.inventory import LOCAL_HOST
+from multiarc.installer.state import now_iso
+
+from multiarc import paths
+from multiarc.errors import MultiarcError
+
+DEFAULT_REBOOT_COMMAND = "systemctl reboot"
+REBOOT_COMMAND_ENV = "MULTIARC_REBOOT_COMMAND"  # tests inject a harmless command here
+
+
+def lock_owner(install_paths: InstallPaths, stamp: str) -> dict[str, Any]:
+    """Who holds a node's lock: this controller (host and state folder) and this run."""
+    return {
+        "controller": f"{socket.gethostname()}:{install_paths.state_dir.resolve()}",
+        "run_id": f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}",
+        "pid": os.getpid(),
+        "started": now_iso(),
+    }
+
+
+def release_node_locks(
+    inventory: Path, hosts: list[str], owner: dict[str, Any], runner_dir: Path
+) -> None:
+    """Remove this run's lock on every node that has it (best effort: a node that cannot be
+    reached keeps it, and this controller's next run takes it over)."""
+    args = json.dumps({"owner": owner, "state": "released", "path": str(paths.NODE_LOCK_FILE)})
+    with contextlib.suppress(Exception):
+        run_adhoc(inventory, hosts, module_name("multiarc_node_lock"), args, runner_dir)
+
+
+# dpkg refuses new work after an interruption until pending packages are configured; the
+# killed run's dpkg may still hold the lock for a while, so wait for it.
+REPAIR_DPKG = (
+    'if [ -z "$(dpkg --audit 2>/dev/null)" ] && ! ls /var/lib/dpkg/updates/0* >/dev/null 2>&1;'
+    " then echo clean; exit 0; fi;"
+    " for i in $(seq 90); do dpkg --configure -a && exit 0; sleep 2; done; exit 1"
+)
+
+
+def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None:
+    """Run ``dpkg --configure -a`` where a killed run left packages half installed."""
+    status = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
+    if status != "successful":
+        raise MultiarcError(
+            "dpkg --configure -a failed after the interrupted run",
+            "run it on the host(s) by hand, then multiarc-install again",
+        )
+
+
+def reboot_hosts(
+    report: InstallReport,
+    request: InstallRequest,
+    install_paths: InstallPaths,
+    say: Callable[[str], None],
+) -> list[str]:
+    """Reboot the hosts that need it. The command is injectable via MULTIARC_REBOOT_COMMAND."""
+    if not report.reboot_hosts:
+        return []
+    override = os.environ.get(REBOOT_COMMAND_ENV)
+    if request.inventory is None:
+        command = shlex.split(override or DEFAULT_REBOOT_COMMAND)
+        say(f"rebooting this machine: {' '.join(command)}")
+        subprocess.run(command, check=True)
+        return [LOCAL_HOST]
+    trials = [f"{h} into the trial boot of {k}" for h, k in sorted(report.trials.items())]
+    say(
+        f"rebooting {', '.join(report.reboot_hosts)} ..."
+        + (f" ({'; '.join(trials)})" if trials else "")
+    )
+    module, args = (
+        ("ansible.builtin.command", override) if override else ("ansible.builtin.reboot", "")
+    )
+    status = run_adhoc(
+        request.inventory, report.reboot_hosts, module, args, install_paths.runner_dir
+    )
+    if status != "successful":
+        raise MultiarcError(
+            f"reboot of {', '.join(report.reboot_hosts)} failed ({status})",
+            f"reboot them by hand; the log is {report.log}",
+        )
+    return list(report.reboot_hosts)
