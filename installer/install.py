@@ -21,7 +21,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from multiarc.installer.driver import EventRecorder, PlaybookRun, playbook_roles, run_playbook
+from multiarc.installer.bundle_index import bundle_index
+from multiarc.installer.driver import (
+    EventRecorder,
+    PlaybookOutcome,
+    PlaybookRun,
+    playbook_roles,
+    run_playbook,
+)
 from multiarc.installer.install_outcome import (
     RunContext,
     build_report,
@@ -35,6 +42,7 @@ from multiarc.installer.install_types import InstallPaths, InstallReport, Instal
 from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts, write_localhost_inventory
 from multiarc.installer.lock import InstallLock
 from multiarc.installer.node_ops import (
+    LOCK_RELEASED,
     REBOOT_COMMAND_ENV,
     lock_owner,
     reboot_hosts,
@@ -185,6 +193,7 @@ def _install_locked(
         private_dir=run.private_dir,
         extravars={
             **playbook_vars(extracted, request),
+            "multiarc_bundle_index": bundle_index(Path(extracted.root)),
             "multiarc_bundle_sha256": run.checked.archive_sha256,
             **(node_bundle_vars(run.checked, run.private_dir) if request.inventory else {}),
             "multiarc_lock_owner": owner,
@@ -216,6 +225,7 @@ def _install_locked(
             )
     all_roles, selected = roles
     ctx = RunContext(request, extracted, hosts, all_roles, selected, notes, log_path, events_path)
+    outcome: PlaybookOutcome | None = None
     try:
         with log_path.open("w") as log, events_path.open("w") as events:
             log.write(log_header(ctx))
@@ -230,7 +240,10 @@ def _install_locked(
         raise
     finally:
         if not request.check:
-            release_node_locks(inventory, hosts, owner, install_paths.runner_dir)
+            # node_record released the lock on the nodes it reached; the others here
+            held = [h for h in hosts if not (outcome and outcome.tally.fact(h, LOCK_RELEASED))]
+            if held:
+                release_node_locks(inventory, held, owner, install_paths.runner_dir)
     if not request.check:
         finish_state(state, report, record, selected)
         save_state(install_paths.state_file, state)

@@ -25,6 +25,8 @@ from multiarc.errors import MultiarcError
 
 DEFAULT_REBOOT_COMMAND = "systemctl reboot"
 REBOOT_COMMAND_ENV = "MULTIARC_REBOOT_COMMAND"  # tests inject a harmless command here
+# the fact the playbook's last module (multiarc_node_record) sets where it released the lock
+LOCK_RELEASED = "multiarc_lock_released"
 
 
 def lock_owner(install_paths: InstallPaths, stamp: str) -> dict[str, Any]:

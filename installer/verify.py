@@ -10,7 +10,6 @@ PASS/FAIL/SKIP table and exit 1 on any FAIL.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
@@ -21,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from multiarc.collection import COLLECTION_ROOT
 from multiarc.installer import verify_checks
 from multiarc.installer.node_record import NodeRecord
 from rich.table import Table
@@ -133,14 +131,9 @@ def bundle_firmware(bundle_dir: Path) -> list[dict[str, str]]:
     """The bundle's firmware blobs with where they are installed (dest under /lib/firmware)
     and their sha256: the collection's bundle index module decides both, for the firmware
     role and for these checks alike (one place of the rule)."""
-    module_file = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_bundle_index.py"
-    spec = importlib.util.spec_from_file_location("multiarc_bundle_index", module_file)
-    if spec is None or spec.loader is None:
-        raise EnvironmentNotReady(
-            f"{module_file} cannot be loaded", "reinstall multiarc (the collection is missing)"
-        )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from multiarc.installer.bundle_index import index_module
+
+    module = index_module()
     found: list[dict[str, str]] = module.firmware_files(str(bundle_dir))
     return found
 

@@ -14,6 +14,10 @@ description:
     component, each package's name, version and C(name=version) spec.
   - Read-only, so it supports check mode. The local_repo role runs it once on the
     controller, where the verified bundle was extracted; the node then needs no dpkg-dev.
+    C(multiarc-install) computes the same index itself with this file's C(index_bundle)
+    before the playbook (kept with its extracted bundle, so that a re-run does not index
+    again) and passes it as C(multiarc_bundle_index); the role runs this module only
+    when that variable is not set (a playbook of one's own).
   - When the bundle has its manifest (C(manifest.json), verified before extraction), each
     package's SHA256 is taken from it (for a file of the listed size) instead of being
     computed again; Intel's archives without a manifest are hashed here.
@@ -117,10 +121,14 @@ def firmware_files(root, known=None):
     return found
 
 
-def _control(module, deb):
-    rc, out, err = module.run_command(["dpkg-deb", "--field", deb], check_rc=False)
+class BundleIndexError(Exception):
+    """A package the index cannot describe (the message says which and why)."""
+
+
+def _control(run, deb):
+    rc, out, err = run(["dpkg-deb", "--field", deb])
     if rc != 0:
-        module.fail_json(msg=f"dpkg-deb cannot read {deb}: {err.strip()}")
+        raise BundleIndexError(f"dpkg-deb cannot read {deb}: {err.strip()}")
     text = out.rstrip("\n")
     fields = {}
     for line in text.splitlines():
@@ -129,27 +137,19 @@ def _control(module, deb):
             fields[key.strip()] = value.strip()
     for key in ("Package", "Version", "Architecture"):
         if key not in fields:
-            module.fail_json(msg=f"{deb} has no {key} field")
+            raise BundleIndexError(f"{deb} has no {key} field")
     return text, fields
 
 
-def main():
-    module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "components": {"type": "list", "elements": "str", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    root = module.params["path"]
-    if not os.path.isdir(root):
-        module.fail_json(msg=f"bundle folder {root} not found on the controller")
-    if module.get_bin_path("dpkg-deb") is None:
-        module.fail_json(msg="dpkg-deb not found on the controller (install the dpkg package)")
+def index_bundle(root, components, run):
+    """The index of an extracted bundle: {index, packages, firmware, count}.
+
+    ``run(argv)`` returns (rc, stdout, stderr): the module's run_command here, a
+    subprocess call when multiarc-install indexes the bundle itself before the playbook."""
     stanzas = []
     packages = {}
     known = _manifest_digests(root)
-    for component in module.params["components"]:
+    for component in components:
         folder = os.path.join(root, component)
         found = []
         names = sorted(os.listdir(folder)) if os.path.isdir(folder) else []
@@ -157,7 +157,7 @@ def main():
             deb = os.path.join(folder, name)
             if not name.endswith(".deb") or not os.path.isfile(deb):
                 continue
-            text, fields = _control(module, deb)
+            text, fields = _control(run, deb)
             rel = f"{component}/{name}"
             size = os.path.getsize(deb)
             listed = known.get(rel)
@@ -173,13 +173,34 @@ def main():
                 }
             )
         packages[component] = found
-    module.exit_json(
-        changed=False,
-        index="\n".join(stanzas),
-        packages=packages,
-        firmware=firmware_files(root, known),
-        count=len(stanzas),
+    return {
+        "index": "\n".join(stanzas),
+        "packages": packages,
+        "firmware": firmware_files(root, known),
+        "count": len(stanzas),
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "components": {"type": "list", "elements": "str", "required": True},
+        },
+        supports_check_mode=True,
     )
+    root = module.params["path"]
+    if not os.path.isdir(root):
+        module.fail_json(msg=f"bundle folder {root} not found on the controller")
+    if module.get_bin_path("dpkg-deb") is None:
+        module.fail_json(msg="dpkg-deb not found on the controller (install the dpkg package)")
+    try:
+        found = index_bundle(
+            root, module.params["components"], lambda argv: module.run_command(argv)
+        )
+    except BundleIndexError as err:
+        module.fail_json(msg=str(err))
+    module.exit_json(changed=False, **found)
 
 
 if __name__ == "__main__":

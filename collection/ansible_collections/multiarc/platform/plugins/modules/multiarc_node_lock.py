@@ -37,21 +37,10 @@ import json  # noqa: E402
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-
-
-def read_owner(path):
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
-    except FileNotFoundError:
-        return None
-    except OSError as err:  # a symlink planted under the lock's name, among others
-        return {"controller": f"(unreadable lock: {err.strerror})"}
-    with os.fdopen(fd) as handle:
-        try:
-            data = json.load(handle)
-        except ValueError:
-            return {"controller": "(unreadable lock)"}
-    return data if isinstance(data, dict) else {"controller": "(unreadable lock)"}
+from ansible_collections.multiarc.platform.plugins.module_utils.node_lock import (  # noqa: E402
+    read_owner,
+    release,
+)
 
 
 def write_owner(path, owner, replace):
@@ -78,12 +67,10 @@ def main():
         supports_check_mode=True,
     )
     path, owner = module.params["path"], module.params["owner"]
-    held = read_owner(path)
     if module.params["state"] == "released":
-        mine = held is not None and held.get("run_id") == owner.get("run_id")
-        if mine and not module.check_mode:
-            os.unlink(path)
+        mine, held = release(path, owner, module.check_mode)
         module.exit_json(changed=bool(mine), holder=held)
+    held = read_owner(path)
     if held is not None and held.get("controller") != owner.get("controller"):
         module.fail_json(
             msg=(
