@@ -222,7 +222,7 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
             status = _run_playbook(opts, hosts, recordings, extravars, events)
             if status == "canceled" or events.cancel:
                 status = "canceled"
-                _abort(console, opts, extravars, judging)
+                _abort(console, opts, extravars, judging, _answered(hosts, events))
             playbook_s = time.monotonic() - started
             outcomes = judging.finish([h.name for h in hosts], events)
             if opts.confirm > 0 and status != "canceled" and not events.cancel:
@@ -239,11 +239,23 @@ def run_fleet(console: Console, opts: FleetOptions) -> int:
     )  # fmt: skip
 
 
+def _answered(hosts: list[InventoryHost], events: fleet.HostEvents) -> list[str]:
+    """The hosts of a run that were not found unreachable: those an abort can reach."""
+    return [h.name for h in hosts if events.reasons.get(h.name, ("", ""))[0] != "unreachable"]
+
+
 def _abort(
-    console: Console, opts: FleetOptions, extravars: dict[str, Any], judging: Judging | None
+    console: Console,
+    opts: FleetOptions,
+    extravars: dict[str, Any],
+    judging: Judging | None,
+    hosts: list[str],
 ) -> None:
     """After Ctrl-C: each node's run stopped (its settings restored), what it measured
-    fetched and judged, its folder removed. A second Ctrl-C stops this too."""
+    fetched and judged, its folder removed. A second Ctrl-C stops this too. Only the
+    hosts that answered: an unreachable one would cost another SSH timeout for nothing."""
+    if not hosts:
+        return
     console.print("interrupted: stopping the runs on the nodes, fetching what they measured")
 
     def on_ok(host: str, data: dict[str, Any], result: dict[str, Any]) -> None:
@@ -253,7 +265,7 @@ def _abort(
     events = fleet.HostEvents(lambda text: console.print(f"stopping: {text}"), on_ok)
     keys = ("multiarc_run_id", "multiarc_fetch_dir", "multiarc_fetch_names")
     run = fleet.PlaybookRun(
-        ABORT_PLAYBOOK, opts.inventory, list(extravars["multiarc_fetch_names"]), opts.forks,
+        ABORT_PLAYBOOK, opts.inventory, hosts, opts.forks,
         {k: extravars[k] for k in keys},
     )  # fmt: skip
     fleet.run_playbook(run, events)
@@ -342,7 +354,8 @@ def _confirm_failures(
     recordings = {h.name: base.recordings.get(h.name) for h in hosts}
     status = _run_playbook(base.opts, hosts, recordings, extravars, events)
     if status == "canceled" or events.cancel:
-        _abort(console, base.opts, extravars, None)  # the repeats that came back are merged
+        # the repeats that came back are merged
+        _abort(console, base.opts, extravars, None, _answered(hosts, events))
     every = {**specs, **{s.name: s for specs_ in repeats.values() for s in specs_}}
     try:
         for host in confirm:

@@ -109,6 +109,8 @@ def test_ctrl_c_stops_every_host_and_exits_130(harness: Harness, fleet: Path) ->
     report = json.loads((run / "fleet_report.json").read_text())
     assert report["interrupted"] is True
     assert {h["host"] for h in report["hosts"]} == {*NODES, "gone"}
+    # the abort went only to the hosts that had answered, not to the unreachable one again
+    assert "stopping: gone" not in stdout, stdout
     # every node's run was stopped, its settings put back, its folder removed there
     for node in (n for n in harness.nodes if n.name in NODES):
         assert not list((node.root / "tmp").glob("multiarc-eval-*")), node.name
