@@ -129,7 +129,7 @@ def main(
 ) -> None:
     """Bring an Intel Arc Pro B60 server to the validated software stack, offline.
 
-    Runs the project's Ansible playbook (roles: preflight, local_repo, kernel, grub, firmware,
+    Runs the project's Ansible playbook (roles: preflight, local_repo, firmware, kernel, grub,
     system_config, gpu_driver, oneapi, tools, docker) on this machine or on the hosts of an
     inventory, shows progress, records state and ends with a summary of what changed, what
     was skipped and whether a reboot is needed. Host-only roles (kernel, grub, firmware,
