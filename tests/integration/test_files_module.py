@@ -120,3 +120,24 @@ def test_a_missing_source_fails_with_its_name(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(MODULE), str(args)], capture_output=True, text=True)
     result = json.loads(done.stdout)
     assert result["failed"] is True and f"{missing} not found" in result["msg"]
+
+
+def test_the_original_is_kept_once_before_the_line_changes_it(tmp_path: Path) -> None:
+    grub = tmp_path / "grub"
+    grub.write_text("GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n")
+    grub.chmod(0o640)
+    original = tmp_path / "grub.multiarc-orig"
+    params = {
+        "originals": [{"src": str(grub), "dest": str(original)}],
+        "lines": [{"path": str(grub), "regexp": "^GRUB_DEFAULT=", "line": "GRUB_DEFAULT=saved"}],
+    }
+    assert run_module(tmp_path, check=True, **params)["changed"] and not original.exists()
+    first = run_module(tmp_path, **params)
+    assert first["changed"] and len(first["changes"]) == 2
+    assert original.read_text() == "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n"  # before the line
+    assert original.stat().st_mode & 0o777 == 0o640
+    assert grub.read_text() == "GRUB_DEFAULT=saved\nGRUB_TIMEOUT=5\n"
+    grub.write_text("GRUB_DEFAULT=1\n")  # changed again later: the first version stays
+    run_module(tmp_path, **params)
+    assert original.read_text() == "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n"
+    assert not run_module(tmp_path, **params)["changed"]

@@ -13,7 +13,9 @@ description:
     (partial and replaced trees, unfinished transfers) and checks that the file system
     holding I(dest) has room for the archive and the unpacked tree side by side (the
     current copy stays until the new one is complete). When it has not, it fails naming
-    the sizes and what can be freed.
+    the sizes and what can be freed. It also says whether I(dest) already is a complete
+    copy of this bundle (its C(.multiarc-unpacked) holds I(marker)); then nothing needs
+    to be sent, and the room is not checked.
   - C(state=unpacked) checks the sent archive's sha256 against the one the controller
     verified, unpacks it beside the current copy (in C(.VERSION.partial-*)), checks every
     file's sha256 against the verified list as it is written, writes files with normal
@@ -72,6 +74,10 @@ free_bytes:
 removed:
   description: Leftovers of earlier runs that were removed.
   type: list
+  returned: always
+current:
+  description: Whether I(dest) is a complete copy of this bundle already (prepared).
+  type: bool
   returned: always
 """
 
@@ -159,16 +165,31 @@ def advice(root, dest, short_by):
     return text
 
 
+def is_current(dest, marker):
+    """Whether dest is a complete copy of the bundle that ``marker`` names (never through
+    a link: a planted one is not this bundle)."""
+    if os.path.islink(dest) or not os.path.isdir(dest):
+        return False
+    try:
+        fd = os.open(os.path.join(dest, MARKER), os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as handle:
+        return handle.read(len(marker.encode()) + 1) == marker.encode()
+
+
 def prepare(module, p):
     dest = p["dest"]
     root = os.path.dirname(dest)
-    result = {"changed": False, "removed": [], "free_bytes": 0}
+    result = {"changed": False, "removed": [], "free_bytes": 0, "current": False}
     if module.check_mode:
         if os.path.isdir(root):
             result["free_bytes"] = free_bytes(root)
+        result["current"] = is_current(dest, p["marker"])
         return result
     os.makedirs(root, mode=0o755, exist_ok=True)
     restored = put_back(root, dest)
+    result["current"] = is_current(dest, p["marker"])
     for path in leftovers(root):
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
@@ -179,7 +200,7 @@ def prepare(module, p):
     free = free_bytes(root)
     result["free_bytes"] = free
     need = p["archive_bytes"] + p["unpacked_bytes"] + margin(p["unpacked_bytes"])
-    if free < need:
+    if free < need and not result["current"]:
         module.fail_json(
             msg=(
                 f"not enough disk space for bundle {os.path.basename(dest)} under {root}: "

@@ -15,6 +15,14 @@ description:
   - Each change is made only when needed (content and mode compared), atomically (a
     temporary file in the same folder, then rename). Supports check mode and diff mode.
 options:
+  originals:
+    description:
+      - Keep a copy of I(src) at I(dest) once, before anything else here changes I(src),
+        only when I(dest) does not exist yet (the system's own first version, kept for
+        good; modes kept). Nothing when I(src) does not exist.
+    type: list
+    elements: dict
+    default: []
   directories:
     description: Folders to create (with parents), mode 0755.
     type: list
@@ -141,6 +149,15 @@ class Batch:
         if not self.check:
             self.write(dest, data, mode)
 
+    def original(self, src, dest):
+        if os.path.lexists(dest) or not os.path.isfile(src):
+            return
+        self.note(f"kept the original {src} as {dest}")
+        if self.check:
+            return
+        with open(src, "rb") as handle:
+            self.write(dest, handle.read(), stat.S_IMODE(os.stat(src).st_mode))
+
     def line(self, path, regexp, line, missing):
         if not os.path.isfile(path):
             if missing == "fail":
@@ -230,6 +247,7 @@ def _mode(value, default):
 def main():
     module = AnsibleModule(
         argument_spec={
+            "originals": {"type": "list", "elements": "dict", "default": []},
             "directories": {"type": "list", "elements": "path", "default": []},
             "links": {"type": "list", "elements": "dict", "default": []},
             "contents": {"type": "list", "elements": "dict", "default": []},
@@ -241,6 +259,8 @@ def main():
     batch = Batch(module)
     p = module.params
     try:
+        for item in p["originals"]:
+            batch.original(item["src"], item["dest"])
         for path in p["directories"]:
             batch.directory(path)
         for item in p["links"]:
