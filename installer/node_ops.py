@@ -50,21 +50,31 @@ def release_node_locks(
 
 
 # dpkg refuses new work after an interruption until pending packages are configured; the
-# killed run's dpkg may still hold the lock for a while, so wait for it.
+# killed run's dpkg may still hold the lock for a while, so wait for it (only for that).
+# A package killed while it was being unpacked stays half installed, which
+# `dpkg --configure -a` cannot fix (and the packages that depend on it then fail to
+# configure): apt reinstalls it from the lists it already has (the bundle's repository,
+# set up by the interrupted run), without updating them, then dpkg configures the rest.
 REPAIR_DPKG = (
     'if [ -z "$(dpkg --audit 2>/dev/null)" ] && ! ls /var/lib/dpkg/updates/0* >/dev/null 2>&1;'
     " then echo clean; exit 0; fi;"
-    " for i in $(seq 90); do dpkg --configure -a && exit 0; sleep 2; done; exit 1"
+    " for i in $(seq 90); do out=$(dpkg --configure -a 2>&1) && exit 0;"
+    ' case "$out" in *"locked by another process"*|*"acquire the dpkg"*|*"database is locked"*)'
+    " sleep 2;; *) break;; esac; done;"
+    ' echo "$out";'
+    " DEBIAN_FRONTEND=noninteractive apt-get -f install -y -q --no-install-recommends"
+    " -o Dpkg::Use-Pty=0 && dpkg --configure -a && [ -z \"$(dpkg --audit)\" ]"
 )
 
 
 def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None:
-    """Run ``dpkg --configure -a`` where a killed run left packages half installed."""
+    """Finish the package operations a killed run left (``dpkg --configure -a``, and apt
+    for a package left half installed)."""
     status = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
     if status != "successful":
         raise MultiarcError(
-            "dpkg --configure -a failed after the interrupted run",
-            "run it on the host(s) by hand, then multiarc-install again",
+            "dpkg --configure -a failed after the interrupted run (apt-get -f install too)",
+            "see `dpkg --audit` on the host(s), fix what it names, then multiarc-install again",
         )
 
 
