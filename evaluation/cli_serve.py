@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import click
 import httpx
 from multiarc.evaluation.run_writer import RUN_NAME_FORMAT, check_output_folder
+from multiarc.evaluation.serve import client as client_mod
 from multiarc.evaluation.serve import options as opt
 from multiarc.evaluation.serve import reference, results, server, sweep
 from multiarc.evaluation.serve.launch import IMAGE, LaunchOptions
@@ -86,7 +87,9 @@ async def _run(opts: opt.ServeOptions, console: Console, folder: Path) -> int:
             console.print(f"[yellow]warning:[/] {warning}")
         refs = (reference.load(opts.reference, info.model, opts.input_len, opts.output_len)
                 if opts.reference else {})
-        result = await sweep.run_sweep(opts, info, client, refs, _say(console))
+        async with client_mod.session(headers, opts.request_timeout) as streams:
+            result = await sweep.run_sweep(opts, info, sweep.Clients(client, streams), refs,
+                                           _say(console))
     meta: dict[str, Any] = {"url": opts.url, "argv": sys.argv, "input_len": opts.input_len,
                             "output_len": opts.output_len, "batch_sizes": opts.batch_sizes,
                             "requests_per_batch": opts.requests_per_batch,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 from multiarc.evaluation.serve import metrics, prompts, telemetry
 from multiarc.evaluation.serve.client import RequestResult, stream_request
@@ -43,6 +44,15 @@ Observer = Callable[[str, Point], None]  # ("start" | "done", point)
 
 
 @dataclass
+class Clients:
+    """The sweep's HTTP clients: httpx for the untimed calls (health, metrics, tokenize),
+    aiohttp for the timed streams (its lower cost per request: see client.py)."""
+
+    http: httpx.AsyncClient
+    streams: aiohttp.ClientSession
+
+
+@dataclass
 class Sweep:
     info: ServerInfo
     prompt_note: str
@@ -66,10 +76,10 @@ async def _wait_back(client: httpx.AsyncClient, seconds: float) -> bool:
     return False
 
 
-async def _run_point(client: httpx.AsyncClient, info: ServerInfo, opts: ServeOptions,
+async def _run_point(clients: Clients, info: ServerInfo, opts: ServeOptions,
                      point: Point, pool: list[Any]) -> None:
     rounds = max(1, math.ceil((opts.requests_per_batch or point.batch) / point.batch))
-    watcher = metrics.Watcher(client)
+    watcher = metrics.Watcher(clients.http)
     await watcher.start()
     dump = telemetry.DumpWatcher(info.local)
     await dump.start()
@@ -79,7 +89,8 @@ async def _run_point(client: httpx.AsyncClient, info: ServerInfo, opts: ServeOpt
             specs = [prompts.request(info, pool[(r * point.batch + i) % len(pool)],
                                      opts.output_len) for i in range(point.batch)]
             remaining = opts.timeout_per_batch - (time.perf_counter() - start)
-            tasks = [asyncio.create_task(stream_request(client, s)) for s in specs]
+            tasks = [asyncio.create_task(stream_request(clients.streams, opts.url, s))
+                     for s in specs]
             done, pending = await asyncio.wait(tasks, timeout=max(remaining, 0.001))
             for task in pending:
                 task.cancel()
@@ -132,11 +143,11 @@ def _judge(point: Point, opts: ServeOptions, dead: bool) -> None:
         point.reason = "no SLO and no reference for this batch size: measured only"
 
 
-async def run_sweep(opts: ServeOptions, info: ServerInfo, client: httpx.AsyncClient,
+async def run_sweep(opts: ServeOptions, info: ServerInfo, clients: Clients,
                     references: dict[int, float], observer: Observer | None = None) -> Sweep:
     biggest = max(opts.batch_sizes)
     pool_size = max(biggest, opts.requests_per_batch or 0)
-    prompt_set = await prompts.build(client, info, pool_size, opts.input_len, opts.seed)
+    prompt_set = await prompts.build(clients.http, info, pool_size, opts.input_len, opts.seed)
     sweep = Sweep(info, prompt_set.note, [Point(b, reference=references.get(b))
                                           for b in opts.batch_sizes])
     for index, point in enumerate(sweep.points):
@@ -145,14 +156,14 @@ async def run_sweep(opts: ServeOptions, info: ServerInfo, client: httpx.AsyncCli
             continue
         if observer:
             observer("start", point)
-        await _run_point(client, info, opts, point, prompt_set.prompts)
+        await _run_point(clients, info, opts, point, prompt_set.prompts)
         dead = (any(r.transport_error for r in point.requests)
-                and not await _healthy(client))
+                and not await _healthy(clients.http))
         _judge(point, opts, dead)
         if observer:
             observer("done", point)
         if dead:
-            if opts.wait_restart > 0 and await _wait_back(client, opts.wait_restart):
+            if opts.wait_restart > 0 and await _wait_back(clients.http, opts.wait_restart):
                 continue
             rest = len(sweep.points) - index - 1
             sweep.stopped = f"not run: the server died at batch {point.batch}"

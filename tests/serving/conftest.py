@@ -36,3 +36,14 @@ def vllm(vllm_venv: Path, tiny_model: Path,
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def paced(vllm_venv: Path,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[vllm_server.Server]:
+    """The paced stand-in server: first token 100 ms after a request, then one every 20 ms."""
+    server = vllm_server.start_paced(vllm_venv, tmp_path_factory.mktemp("paced"), 0.1, 0.02)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -24,6 +24,7 @@ class Behaviour:
     error_message: str = "This model's maximum context length is 2048 tokens"
     first_delay: float = 0.0  # seconds before the first chunk (a server's prefill)
     token_delay: float = 0.0  # seconds between chunks
+    tail_delay: float = 0.0  # seconds after the last token, before usage and [DONE]
     empty_text: int = 0  # the first chunks carry a token but no text yet (partial bytes)
     requests: list[dict[str, object]] = field(default_factory=list)
 
@@ -97,6 +98,7 @@ def _handler(b: Behaviour) -> type[BaseHTTPRequestHandler]:
                     line = b'data: {"choices": [{"text": "\xff\xfe bad"}]}\n\n'
                 self.wfile.write(line)
                 self.wfile.flush()
+            time.sleep(b.tail_delay)
             if b.usage:
                 usage = {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": n}}
                 self.wfile.write(b"data: " + json.dumps(usage).encode() + b"\n\n")
@@ -111,6 +113,7 @@ def serving(behaviour: Behaviour) -> Iterator[str]:
     ThreadingHTTPServer.request_queue_size = 1024  # 256 streams connect at once
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(behaviour))
     server.daemon_threads = True
+    server.handle_error = lambda *_: None  # type: ignore[method-assign]  # a client gone
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

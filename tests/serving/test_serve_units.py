@@ -12,19 +12,20 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from multiarc.evaluation.cli import main
-from multiarc.evaluation.serve import launch, options, reference
-from multiarc.evaluation.serve.client import RequestResult, RequestSpec, stream_request
+from multiarc.evaluation.serve import launch, metrics, options, reference
+from multiarc.evaluation.serve.client import RequestResult, RequestSpec, session, stream_request
 from multiarc.evaluation.serve.stats import figures, meets
 
 from multiarc.errors import InputError
 from tests.serving.fake_server import Behaviour, serving
 
 
-def _stream(url: str, payload: dict[str, object], chat: bool = False) -> RequestResult:
+def _stream(url: str, payload: dict[str, object], chat: bool = False,
+            read_timeout: float = 10.0) -> RequestResult:
     async def go() -> RequestResult:
-        async with httpx.AsyncClient(base_url=url, timeout=10.0) as client:
+        async with session({}, read_timeout) as streams:
             path = "/v1/chat/completions" if chat else "/v1/completions"
-            return await stream_request(client, RequestSpec(path, payload, chat))
+            return await stream_request(streams, url, RequestSpec(path, payload, chat))
 
     return asyncio.run(go())
 
@@ -34,6 +35,43 @@ def test_a_stream_is_timed_and_counted_from_usage() -> None:
         r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 5, "stream": True})
     assert r.ok and r.output_tokens == 5 and r.prompt_tokens == 7 and r.tokens_from == "usage"
     assert r.ttft is not None and len(r.itl) == 4 and r.e2e >= r.ttft
+
+
+def test_tpot_spans_the_tokens_not_the_tail_of_the_stream() -> None:
+    """TPOT is decoding: from the first token's chunk to the last one's, per token after
+    the first (as vLLM's own client counts it); a slow usage chunk and [DONE] after the
+    last token lengthen E2E only."""
+    with serving(Behaviour(token_delay=0.02, tail_delay=0.3)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 6, "stream": True})
+    assert r.ok and r.ttft is not None and r.last_token is not None and r.tpot is not None
+    assert 0.018 < r.tpot < 0.05  # five gaps of 20 ms, not (20 ms * 5 + 300 ms) / 5
+    assert r.e2e - r.last_token >= 0.29
+
+
+_PAGE = """# HELP vllm:num_requests_running Number of requests in model execution batches.
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{engine="0",model_name="m"} 3.0
+vllm:num_requests_running{engine="1",model_name="m"} 2.0
+vllm:num_requests_running_peak{engine="0",model_name="m"} 9.0
+# TYPE vllm:prompt_tokens counter
+vllm:prompt_tokens_total{engine="0",model_name="m"} 500.0
+vllm:prompt_tokens_created{engine="0",model_name="m"} 1.7e+09
+# TYPE vllm:e2e_request_latency_seconds histogram
+vllm:e2e_request_latency_seconds_bucket{engine="0",le="0.3",model_name="m"} 1.0
+vllm:e2e_request_latency_seconds_bucket{engine="0",le="+Inf",model_name="m"} 4.0
+vllm:e2e_request_latency_seconds_count{engine="0",model_name="m"} 4.0
+vllm:e2e_request_latency_seconds_sum{engine="0",model_name="m"} 2.5
+"""
+
+
+def test_the_watcher_parses_only_its_samples_and_gets_the_same_values() -> None:
+    """The sweep parses only the lines of the samples it records (the whole page of
+    histograms cost the streams' event loop 15-30 ms a scrape): the same values, summed over
+    engines, and a longer name that starts alike is not taken for one of them."""
+    full = metrics.parse_metrics(_PAGE)
+    few = metrics.parse_metrics(_PAGE, metrics.GAUGES + metrics.COUNTERS)
+    assert few == {metrics.RUNNING: 5.0, metrics.PROMPT_TOKENS: 500.0}
+    assert all(full[name] == value for name, value in few.items())
 
 
 def test_without_usage_the_chunks_are_counted_and_said() -> None:
@@ -60,6 +98,14 @@ def test_an_error_answer_keeps_the_servers_message() -> None:
         r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 8, "stream": True})
     assert not r.ok and not r.transport_error and r.status == 400
     assert r.error == "HTTP 400: This model's maximum context length is 2048 tokens"
+
+
+def test_a_server_that_stops_sending_is_a_timeout_named_as_such() -> None:
+    with serving(Behaviour(token_delay=1.5)) as url:
+        r = _stream(url, {"model": "fake", "prompt": "x", "max_tokens": 3, "stream": True},
+                    read_timeout=0.5)
+    assert not r.ok and r.transport_error and r.error == "no answer for 0.5 s"
+    assert r.content_chunks == 1  # the first token came; the wait for the second timed out
 
 
 def test_nobody_listening_is_refused() -> None:

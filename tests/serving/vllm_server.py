@@ -94,28 +94,51 @@ class Server:
         self.proc.wait()
 
 
-def start(venv: Path, model_dir: Path, workdir: Path, *extra: str,
-          timeout: float = 180.0) -> Server:
-    port = free_port()
-    log = workdir / f"vllm-{port}.log"
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", HF_HUB_OFFLINE="1",
-               TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", VLLM_LOGGING_LEVEL="WARNING")
-    argv = [str(venv / "bin/vllm"), "serve", str(model_dir), "--load-format", "dummy",
-            "--dtype", "float32", "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN),
-            "--host", "127.0.0.1", "--port", str(port), *extra]
+def _launch(argv: list[str], workdir: Path, log: Path, env: dict[str, str], url: str,
+            model: str, timeout: float) -> Server:
     with open(log, "wb") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True, cwd=workdir)
-    server = Server(proc, f"http://127.0.0.1:{port}", str(model_dir), log)
+    server = Server(proc, url, model, log)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            raise RuntimeError(f"vllm exited with {proc.returncode}: {log.read_text()[-2000:]}")
+            raise RuntimeError(f"{argv[0]} exited with {proc.returncode}: "
+                               f"{log.read_text()[-2000:]}")
         try:
             if httpx.get(server.url + "/health", timeout=2.0).status_code == 200:
                 return server
         except httpx.HTTPError:
             pass
-        time.sleep(1.0)
+        time.sleep(0.3)
     server.stop()
-    raise RuntimeError(f"vllm did not answer /health within {timeout} s: {log}")
+    raise RuntimeError(f"{argv[0]} did not answer /health within {timeout} s: {log}")
+
+
+def start(venv: Path, model_dir: Path, workdir: Path, *extra: str,
+          timeout: float = 180.0) -> Server:
+    port = free_port()
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", HF_HUB_OFFLINE="1",
+               TRANSFORMERS_OFFLINE="1", VLLM_NO_USAGE_STATS="1", VLLM_LOGGING_LEVEL="WARNING")
+    argv = [str(venv / "bin/vllm"), "serve", str(model_dir), "--load-format", "dummy",
+            "--dtype", "float32", "--enforce-eager", "--max-model-len", str(MAX_MODEL_LEN),
+            "--host", "127.0.0.1", "--port", str(port), *extra]
+    return _launch(argv, workdir, workdir / f"vllm-{port}.log", env,
+                   f"http://127.0.0.1:{port}", str(model_dir), timeout)
+
+
+def start_paced(venv: Path, workdir: Path, first: float, gap: float) -> Server:
+    """The paced stand-in (paced_server.py) with the vLLM venv's Python, in its own process:
+    first token FIRST seconds after a request, then one every GAP seconds."""
+    port = free_port()
+    argv = [str(venv / "bin/python"), str(ROOT / "tests/serving/paced_server.py"), str(port),
+            str(first), str(gap)]
+    return _launch(argv, workdir, workdir / f"paced-{port}.log", dict(os.environ),
+                   f"http://127.0.0.1:{port}", "paced", 30.0)
+
+
+def paced_truth(server: Server) -> list[dict[str, float]]:
+    """The paced server's own times of the streams finished since the last call."""
+    truth: list[dict[str, float]] = httpx.get(server.url + "/paced/truth").json()
+    httpx.post(server.url + "/paced/reset")
+    return truth
