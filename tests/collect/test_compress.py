@@ -142,8 +142,30 @@ def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.Monke
     assert "-T7" in threaded_xz_argv(64 * 2**20, spare=1)
     # Two CPUs, one kept for the collection: one thread, one block (the best ratio).
     monkeypatch.setattr(compress, "_cpus", lambda: 2)
-    assert threaded_xz_argv(10 * 2**20, spare=1) == compress.XZ_PROGRESSIVE
-    assert threaded_xz_argv(3 * 2**20) == compress.XZ_PROGRESSIVE  # no block to share
+    assert threaded_xz_argv(10 * 2**20, spare=1) == compress.XZ_ONE_THREAD
+    assert threaded_xz_argv(3 * 2**20) == compress.XZ_ONE_THREAD  # no block to share
+
+
+def _stream_dicts(path: Path) -> list[str]:
+    """The LZMA2 dictionary size of each stream of an .xz file, as xz itself reads them."""
+    out = subprocess.run(["xz", "--robot", "-lvv", str(path)], capture_output=True, text=True,
+                         check=True).stdout
+    return [field.split("dict=")[1].split(",")[0] for line in out.splitlines()
+            if line.startswith("block") for field in line.split("\t") if "dict=" in field]
+
+
+@pytest.mark.skipif(shutil.which("xz") is None, reason="needs the xz tool")
+def test_small_members_are_compressed_fast_and_a_large_one_for_ratio(tmp_path: Path) -> None:
+    """The stream of small members, the one the archive waits for at the end, is xz -6 (8
+    MiB dictionary); a large member's own stream is xz -9 (64 MiB)."""
+    rng = random.Random(5)
+    large = "".join(f"[{i:9d}] xe: event {rng.randrange(10**9)}\n"
+                    for i in range(compress.LARGE_MEMBER // 20)).encode()
+    target = tmp_path / "s.tar.xz"
+    _write("xz", target, {**_members(), "top/dmesg.txt": large}, {"top/summary.txt": b"s"})
+    dicts = _stream_dicts(target)
+    assert "8MiB" in dicts and "64MiB" in dicts
+    assert extract_all(target)["top/dmesg.txt"] == large
 
 
 def test_python_lzma_without_the_xz_tool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from multiarc.collect.cli import main
 from multiarc.collect.context import Context
 from multiarc.collect.redact import Redactor, dmi_identifiers
@@ -244,6 +246,38 @@ def test_long_texts_are_scrubbed_like_short_ones() -> None:
     assert len(text) > sec._BIG
     assert sec.scrub(text, "f", fast) == sec._scrub_all(text, "f", full)
     assert fast.counts == full.counts and sum(fast.counts.values()) >= len(planted) - 2
+
+
+_PIECES = ["\n", " ", "é", "ü", "漢字", "🙂", "\udc80", "\udcff", "a", "Z", "=", "Pass",
+           "TOKEN", "://", "@", "hf_", "-u", "Key", "x" * 40, "\u212a", "\u017f", "ı"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=120))
+def test_telltale_lines_of_any_text_are_the_regex_ones(pieces: list[str]) -> None:
+    """Texts that are not ASCII are searched in their lowered UTF-8 bytes: the lines found
+    are those the case-blind regex finds (surrogate escapes of undecodable bytes and the
+    characters the regex takes for ASCII letters included)."""
+    from multiarc.collect import secrets as sec
+
+    text = "".join(pieces)
+    by_regex = sec._lines_of(text, (m.start() for m in sec._TELLTALE_ANYCASE.finditer(text)))
+    assert sec._telltale_lines(text) == by_regex
+
+
+def test_a_long_text_that_is_not_ascii_is_scrubbed_like_a_short_one() -> None:
+    """apt's term.log (progress bars, translated messages) is UTF-8, not ASCII."""
+    from multiarc.collect import secrets as sec
+
+    lines = [f"Paramétrage de libfoo{i} (1.{i}) ▕████▏ {i}%" for i in range(3000)]
+    for n, line in enumerate(["Vérifié: password=Sëcret", "https_proxy=frank:pw@proxy:3128",
+                              "export HF_TOKEN=hf_" + "a" * 34, "clé: api_key=Zz9Zz9Zz9"]):
+        lines.insert(500 * n + 3, line)
+    text = "\n".join(lines)
+    fast, full = sec.Findings(), sec.Findings()
+    assert not text.isascii() and len(text) > sec._BIG
+    assert sec.scrub(text, "f", fast) == sec._scrub_all(text, "f", full)
+    assert fast.counts == full.counts and sum(fast.counts.values()) >= 4
 
 
 def test_other_host_names_are_replaced_like_this_machines(tmp_path: Path) -> None:
