@@ -8,13 +8,15 @@ frames; xz, zstd, ``tar -J`` and Python's lzma read them as one):
   where a reader looks (``--inspect`` stops reading after them);
 - one piece per large member (a 10 MB dmesg): its own xz started the moment the member is
   there, so it is compressed while the slow GPU tools are still waited for; multithreaded
-  on every CPU but one (which stays with the collection), its blocks sized so each thread
-  gets one and never tiny (each block starts with an empty dictionary, which costs ratio);
-  on two CPUs that is one thread and one block;
+  on every CPU but one (which stays with the collection; on two CPUs on both), its blocks
+  sized so each thread gets one and never tiny (each block starts with an empty
+  dictionary, which costs ratio); its input ends at once, so xz does not hold its last
+  block back until the archive is closed;
 - everything else: a single-threaded xz compressing the members as they arrive, at xz -6
-  tuned for text: it is the stream the archive waits for when the last tool has answered,
-  and the settings below cost it twice the CPU for 2-3 % on these small members (0.3 s of
-  a 0.7 s run on a bare machine with 1 MB of apt and dpkg logs). What is still queued for
+  tuned for text (nice=128: longer matches, the same size as the -9 settings below on
+  these members): it is the stream the archive waits for when the last tool has answered,
+  and -9's 64 MiB dictionary and deeper search cost it 40 % more CPU for nothing (0.15 s
+  of a 0.7 s run on a bare machine with 1 MB of apt and dpkg logs). What is still queued for
   it when the collection ends, if it is sizeable, goes into a second, multithreaded xz
   stream appended to the same piece. This piece ends the tar stream.
 
@@ -51,8 +53,8 @@ from multiarc.errors import EnvironmentNotReady
 SUFFIXES = {"xz": ".tar.xz", "zstd": ".tar.zst"}
 XZ_LZMA2 = "--lzma2=preset=9,lc=4,pb=0,nice=273,depth=32"
 _PY_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 4, "pb": 0, "nice_len": 273, "depth": 32}]
-XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0"
-_PY_SMALL_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0}]
+XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0,nice=128"
+_PY_SMALL_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0, "nice_len": 128}]
 XZ_PROGRESSIVE = ("xz", "-T1", XZ_SMALL_LZMA2, "-c", "-q")  # the small members, as they come
 XZ_ONE_THREAD = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
 ZSTD = ("zstd", "-T0", "-10", "-c", "-q")
@@ -115,7 +117,7 @@ class _Piece:
         self._file = open_exclusive(path)  # never a planted file or link; closed in close()
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
-        self._stop = False
+        self._stop = self._ending = False
         self._error: BaseException | None = None
         self._procs: list[subprocess.Popen[bytes]] = []
         self._lzma: lzma.LZMAFile | None = None
@@ -142,19 +144,32 @@ class _Piece:
         assert proc.stdin is not None
         return proc.stdin
 
+    def end_input(self) -> None:
+        """Nothing more comes: the compressor gets its end of input once the queue is
+        written, not at close(). A threaded xz holds its last block until then (seen with
+        xz 5.4: the second of two 5 MiB blocks waited 4 s for the slowest GPU tool)."""
+        with self._cond:
+            self._ending = True
+            self._cond.notify()
+
     def _feed(self) -> None:
         while True:
             with self._cond:
-                while not self._chunks and not self._stop:
+                while not self._chunks and not self._stop and not self._ending:
                     self._cond.wait()
                 if self._stop:
                     return  # close() takes what is left
+                if not self._chunks:  # end_input(), all written
+                    break
                 chunk = self._chunks.popleft()
             try:
                 self._write_all(chunk)
             except BaseException as exc:  # the compressor died: close() reports it
                 self._error = exc
                 return
+        if self._lzma is None:
+            with contextlib.suppress(OSError):  # a compressor that died: _finish() says why
+                self._sink.close()
 
     def _write_all(self, data: bytes) -> None:
         """A pipe takes what fits: an unbuffered write may be partial, so write the rest."""
@@ -239,11 +254,14 @@ class StreamCompressor:
         raw = tar_members([(name, data, mtime)])
         if self._kind == "xz" and self._tool is not None and len(raw) >= LARGE_MEMBER:
             path = self._piece_path(f"large{len(self._large)}")
-            # One CPU stays with the collection (the tools, the other members).
-            argv = threaded_xz_argv(len(raw), spare=1)
+            # One CPU stays with the collection (the tools, the other members), but not one
+            # of two: the collection mostly waits for its tools, and one thread of xz -9
+            # on a 10 MB dmesg outlasted the slowest GPU tool by 2 s.
+            argv = threaded_xz_argv(len(raw), spare=1 if _cpus() > 2 else 0)
             piece = _Piece(self._kind, path, self._argv(argv), progressive=False)
             self._large.append(piece)
             piece.write(raw)
+            piece.end_input()
         else:
             self._rest.write(raw)
 

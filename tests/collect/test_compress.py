@@ -146,6 +146,26 @@ def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.Monke
     assert threaded_xz_argv(3 * 2**20) == compress.XZ_ONE_THREAD  # no block to share
 
 
+@pytest.mark.skipif(shutil.which("xz") is None, reason="needs the xz tool")
+def test_a_large_members_compressor_ends_without_waiting_for_the_archive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The large member's xz (threaded, two blocks) gets its end of input at once and
+    finishes while the slow tools are still waited for; it used to hold its last block
+    until close()."""
+    monkeypatch.setattr(compress, "_cpus", lambda: 2)
+    line = b"[    1.000000] xe 0000:18:00.0: [drm] GT0: GuC firmware loaded\n"
+    large = line * (9 * 2**20 // len(line))
+    comp = StreamCompressor("xz", tmp_path / "e.tar.xz")
+    comp.add("top/dmesg.txt", large, 0)
+    (piece,) = comp._large
+    proc = piece._procs[0]
+    assert "-T2" in proc.args  # type: ignore[operator]
+    proc.wait(timeout=60)  # before close(): it did not wait for it
+    assert proc.returncode == 0
+    comp.close([])
+    assert extract_all(tmp_path / "e.tar.xz")["top/dmesg.txt"] == large
+
+
 def _stream_dicts(path: Path) -> list[str]:
     """The LZMA2 dictionary size of each stream of an .xz file, as xz itself reads them."""
     out = subprocess.run(["xz", "--robot", "-lvv", str(path)], capture_output=True, text=True,
