@@ -46,10 +46,22 @@ options:
     description: The node's install record (its C(trial_boot) of an earlier run is read).
     type: path
     default: /var/lib/multiarc/node-state.json
+  missing:
+    description: >-
+      When grub.cfg has no entry for the kernel, C(fail), or C(report) it (C(found)
+      false, nothing set) so that the caller regenerates grub.cfg and asks again: one
+      module run instead of a lookup and a trial.
+    type: str
+    choices: [fail, report]
+    default: fail
 author: multiarc
 """
 
 RETURN = r"""
+found:
+  description: Whether grub.cfg has an entry for the kernel.
+  type: bool
+  returned: always
 running:
   description: The running kernel's release.
   type: str
@@ -136,6 +148,7 @@ def main():
             "defaults_file": {"type": "path", "default": "/etc/default/grub"},
             "running_release_file": {"type": "path", "default": "/proc/sys/kernel/osrelease"},
             "state_file": {"type": "path", "default": "/var/lib/multiarc/node-state.json"},
+            "missing": {"type": "str", "default": "fail", "choices": ["fail", "report"]},
         },
         supports_check_mode=True,
     )
@@ -146,6 +159,8 @@ def main():
     entries = parse(cfg)
     target = find(entries, release)
     if target is None:
+        if p["missing"] == "report":
+            module.exit_json(changed=False, found=False, running=running, trial=None)
         module.fail_json(msg=f"{p['grub_cfg']} has no entry for vmlinuz-{release}")
     entry, titles = entry_default(target)
     env = grub_env(module, p["boot_directory"])
@@ -153,6 +168,7 @@ def main():
     earlier = earlier_trial(p["state_file"], release)
     result = {
         "changed": False,
+        "found": True,
         "running": running,
         "entry": entry,
         "titles": titles,

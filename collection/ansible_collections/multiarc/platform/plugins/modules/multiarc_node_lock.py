@@ -33,28 +33,11 @@ options:
 author: multiarc
 """
 
-import json  # noqa: E402
-import os  # noqa: E402
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.multiarc.platform.plugins.module_utils.node_lock import (  # noqa: E402
-    read_owner,
+    acquire,
     release,
 )
-
-
-def write_owner(path, owner, replace):
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    if replace:
-        tmp = f"{path}.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(owner, handle)
-        os.replace(tmp, path)
-        return
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(owner, handle)
 
 
 def main():
@@ -70,23 +53,11 @@ def main():
     if module.params["state"] == "released":
         mine, held = release(path, owner, module.check_mode)
         module.exit_json(changed=bool(mine), holder=held)
-    held = read_owner(path)
-    if held is not None and held.get("controller") != owner.get("controller"):
-        module.fail_json(
-            msg=(
-                f"another multiarc-install holds this node: {held.get('controller')} "
-                f"(pid {held.get('pid')}, run {held.get('run_id')}, since {held.get('started')}); "
-                f"wait for it to finish, or, if that run is gone, remove {path} on the node"
-            ),
-            holder=held,
-        )
-    if module.check_mode:
-        module.exit_json(changed=held is None, holder=held, taken_over=held is not None)
-    try:
-        write_owner(path, owner, replace=held is not None)
-    except FileExistsError:
-        module.fail_json(msg=f"another multiarc-install took this node's lock {path} just now")
-    module.exit_json(changed=True, holder=held, taken_over=held is not None)
+    error, held, taken_over = acquire(path, owner, module.check_mode)
+    if error:
+        module.fail_json(msg=error, holder=held)
+    module.exit_json(changed=held is None or not module.check_mode, holder=held,
+                     taken_over=taken_over)
 
 
 if __name__ == "__main__":
