@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import re
 import statistics
 import subprocess
 import sys
@@ -110,22 +109,6 @@ def _prompts(batch: int) -> int:
     return batch
 
 
-def _bench(venv: Path, server: vllm_server.Server, batch: int, tokenizer: Path) -> dict:
-    proc = subprocess.run(
-        [str(venv / "bin/vllm"), "bench", "serve", "--base-url", server.url, "--model",
-         server.model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
-         "--random-input-len", str(IN_LEN), "--random-output-len", str(OUT_LEN),
-         "--num-prompts", str(_prompts(batch)), "--max-concurrency", str(batch),
-         "--ignore-eos", "--disable-tqdm"],
-        capture_output=True, text=True, timeout=900, check=True)
-    found = {}
-    for k in ("TTFT", "TPOT"):
-        match = re.search(rf"Median {k} \(ms\):\s+([\d.]+)", proc.stdout)
-        assert match, proc.stdout[-1500:]
-        found[k] = float(match.group(1))
-    return found
-
-
 def _ours(server: vllm_server.Server, batch: int, work: Path) -> dict:
     subprocess.run([sys.executable, "-m", "multiarc.evaluation", "serve", "--url", server.url,
                     "--batch-sizes", str(batch), "--input-len", str(IN_LEN), "--output-len",
@@ -149,7 +132,8 @@ def _side_by_side(venv: Path, server: vllm_server.Server, tokenizer: Path, batch
         for _ in range(repeat):
             if paced:
                 vllm_server.paced_truth(server)
-            theirs.append(_bench(venv, server, batch, tokenizer))
+            theirs.append(vllm_server.bench_serve(venv, server, tokenizer, _prompts(batch),
+                                                     (IN_LEN, OUT_LEN)))
             if paced:
                 truth_theirs.append(_truth(server))
             ours.append(_ours(server, batch, work / f"r{batch}"))

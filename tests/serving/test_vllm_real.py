@@ -57,32 +57,12 @@ def test_sweep_counts_match_the_servers_counters(vllm: vllm_server.Server, tmp_p
     assert one["wall_s"] >= 0.95 * one["succeeded"] * one["e2e_mean_ms"] / 1000
 
 
-def _bench_figures(venv: Path, server: vllm_server.Server, tokenizer: Path, burst: int,
-                   lengths: tuple[int, int]) -> dict[str, float]:
-    """`vllm bench serve`'s median TTFT and TPOT for one burst of ``burst`` requests sent at
-    once (the sweep's batch semantics)."""
-    proc = subprocess.run(
-        [str(venv / "bin/vllm"), "bench", "serve", "--base-url", server.url, "--model",
-         server.model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
-         "--random-input-len", str(lengths[0]), "--random-output-len", str(lengths[1]),
-         "--num-prompts", str(burst), "--max-concurrency", str(burst), "--ignore-eos",
-         "--disable-tqdm"],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    figures = {}
-    for key in ("TTFT", "TPOT"):
-        match = re.search(rf"Median {key} \(ms\):\s+([\d.]+)", proc.stdout)
-        assert match, proc.stdout[-2000:]
-        figures[key] = float(match.group(1))
-    return figures
-
-
 def test_latencies_agree_with_vllm_bench_serve(vllm: vllm_server.Server, vllm_venv: Path,
                                                tiny_model: Path, tmp_path: Path) -> None:
     """The real server, one burst of 8 on each side: the same order of magnitude. The
     server's own speed varies from run to run on 2 shared CPUs, so the clients' agreement
     is measured on the paced server below (and in benchmarks/serve_client.py)."""
-    theirs = _bench_figures(vllm_venv, vllm, tiny_model, 8, (96, 24))
+    theirs = vllm_server.bench_serve(vllm_venv, vllm, tiny_model, 8, (96, 24))
     proc, data = _serve(vllm.url, tmp_path, "--batch-sizes", "8", "--input-len", "96",
                         "--output-len", "24")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -99,7 +79,7 @@ def test_the_client_measures_what_vllm_bench_serve_measures_on_a_paced_server(
     differs is the clients. Ours agrees with vLLM's within 5 % and adds little to the
     server's own times."""
     vllm_server.paced_truth(paced)
-    theirs = _bench_figures(vllm_venv, paced, tiny_model, 4, (32, 16))
+    theirs = vllm_server.bench_serve(vllm_venv, paced, tiny_model, 4, (32, 16))
     vllm_server.paced_truth(paced)
     proc, data = _serve(paced.url, tmp_path, "--batch-sizes", "4", "--input-len", "32",
                         "--output-len", "16", "--requests-per-batch", "12")

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -142,3 +143,28 @@ def paced_truth(server: Server) -> list[dict[str, float]]:
     truth: list[dict[str, float]] = httpx.get(server.url + "/paced/truth").json()
     httpx.post(server.url + "/paced/reset")
     return truth
+
+
+def bench_serve(venv: Path, server: Server, tokenizer: Path, burst: int,
+                lengths: tuple[int, int]) -> dict[str, float]:
+    """`vllm bench serve`'s median TTFT and TPOT (ms) for one burst of ``burst`` random
+    prompts of ``lengths`` (input, output) tokens sent at once (the sweep's batch
+    semantics: --num-prompts and --max-concurrency both ``burst``)."""
+    proc = subprocess.run(
+        [str(venv / "bin/vllm"), "bench", "serve", "--base-url", server.url, "--model",
+         server.model, "--tokenizer", str(tokenizer), "--dataset-name", "random",
+         "--random-input-len", str(lengths[0]), "--random-output-len", str(lengths[1]),
+         "--num-prompts", str(burst), "--max-concurrency", str(burst), "--ignore-eos",
+         "--disable-tqdm"],
+        capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"vllm bench serve exited with {proc.returncode}: "
+                           f"{proc.stderr[-2000:]}")
+    figures = {}
+    for key in ("TTFT", "TPOT"):
+        match = re.search(rf"Median {key} \(ms\):\s+([\d.]+)", proc.stdout)
+        if match is None:
+            raise RuntimeError(f"no median {key} in vllm bench serve's output: "
+                               f"{proc.stdout[-2000:]}")
+        figures[key] = float(match.group(1))
+    return figures
