@@ -18,10 +18,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import yaml
 from multiarc.collection import COLLECTION_ROOT
 from multiarc.installer.bundle_manifest import EXTRACTED_MARKER
 
+from multiarc import yaml_files
 from multiarc.errors import EnvironmentNotReady, InputError
 
 INDEX_MODULE = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_bundle_index.py"
@@ -44,7 +44,7 @@ def index_module() -> ModuleType:
 
 
 def components() -> list[str]:
-    data = yaml.safe_load(COMPONENTS_FILE.read_text())
+    data = yaml_files.load_file(COMPONENTS_FILE)
     return [str(c) for c in data["local_repo_components"]]
 
 

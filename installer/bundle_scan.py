@@ -135,7 +135,7 @@ def _scan_members(tar: tarfile.TarFile, scan: Scan, progress: ProgressFn | None)
     scan.guard.finish()
 
 
-def _open_copy(path: Path) -> IO[bytes]:
+def open_private_copy(path: Path) -> IO[bytes]:
     """A new file for the private copy: never an existing file or a planted link."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -153,7 +153,7 @@ def scan_archive(path: Path, progress: ProgressFn | None, keep_copy: Path | None
     try:
         require_xz(path, os.pread(raw.fileno(), 512, 0))
         budget = default_budget(os.fstat(raw.fileno()).st_size)
-        copy = _open_copy(keep_copy) if keep_copy is not None else None
+        copy = open_private_copy(keep_copy) if keep_copy is not None else None
     except BaseException:
         raw.close()
         raise

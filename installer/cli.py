@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 from multiarc.installer.driver import parse_role_list, playbook_roles
@@ -105,6 +107,12 @@ Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
     is_flag=True,
     help="Accept a Debian-family system other than Ubuntu 25.04 (labs, test roots).",
 )
+@click.option(
+    "--reverify",
+    is_flag=True,
+    help="Read and check every file of the bundle again, even when these exact bytes "
+    "(same sha256) were verified by an earlier run.",
+)
 @click.option("--verify", is_flag=True, help="Check the installed state (after the reboot).")
 @click.option(
     "--skip-check",
@@ -113,20 +121,7 @@ Logs: /var/log/multiarc/install-<time>.log and .events.jsonl; state:
 )
 @click.pass_context
 @reports_errors
-def main(
-    ctx: click.Context,
-    bundle: Path | None,
-    check: bool,
-    only: str | None,
-    skip: str | None,
-    reboot: bool,
-    no_trial_boot: bool,
-    inventory: Path | None,
-    yes: bool,
-    allow_os_override: bool,
-    verify: bool,
-    skip_check: str | None,
-) -> None:
+def main(ctx: click.Context, **given: Any) -> None:
     """Bring an Intel Arc Pro B60 server to the validated software stack, offline.
 
     Runs the project's Ansible playbook (roles: preflight, local_repo, firmware, kernel, grub,
@@ -137,28 +132,48 @@ def main(
     """
     if ctx.invoked_subcommand is not None:
         return
-    if verify and bundle is not None:
+    opts = _Options(**given)
+    if opts.verify and opts.bundle is not None:
         raise InputError("--verify and --offline are separate steps", "run one, then the other")
-    if verify:
-        _verify(inventory, skip_check)
+    if opts.verify:
+        _verify(opts.inventory, opts.skip_check)
         return
-    if bundle is None:
+    if opts.bundle is None:
         raise InputError(
             "nothing to do", "pass --offline BUNDLE.tar.xz or --verify (see multiarc-install -h)"
         )
-    if skip_check:
+    if opts.skip_check:
         raise InputError("--skip-check goes with --verify", "drop it, or run --verify")
     roles = playbook_roles()
     request = InstallRequest(
-        bundle=bundle,
-        check=check,
-        only=parse_role_list(only, roles, "--only"),
-        skip=parse_role_list(skip, roles, "--skip"),
-        inventory=inventory,
-        allow_os_override=allow_os_override,
-        trial_boot=not no_trial_boot,
+        bundle=opts.bundle,
+        check=opts.check,
+        only=parse_role_list(opts.only, roles, "--only"),
+        skip=parse_role_list(opts.skip, roles, "--skip"),
+        inventory=opts.inventory,
+        allow_os_override=opts.allow_os_override,
+        trial_boot=not opts.no_trial_boot,
+        reverify=opts.reverify,
     )
-    _install(request, yes=yes, reboot=reboot)
+    _install(request, yes=opts.yes, reboot=opts.reboot)
+
+
+@dataclass(frozen=True)
+class _Options:
+    """The main command's options, as click parsed them."""
+
+    bundle: Path | None
+    check: bool
+    only: str | None
+    skip: str | None
+    reboot: bool
+    no_trial_boot: bool
+    inventory: Path | None
+    yes: bool
+    allow_os_override: bool
+    reverify: bool
+    verify: bool
+    skip_check: str | None
 
 
 def _console() -> Console:

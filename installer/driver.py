@@ -25,10 +25,10 @@ from typing import Any, TextIO
 
 import ansible_runner
 import psutil
-import yaml
 from multiarc.collection import COLLECTION_NAME, COLLECTION_ROOT, COLLECTIONS_PATH
 from multiarc.installer.progress import RunTally, View, estimate_task_count
 
+from multiarc import yaml_files
 from multiarc.errors import InputError
 
 # The collection multiarc.platform ships inside the package (see multiarc/collection).
@@ -54,8 +54,8 @@ def playbook_roles(playbook: Path | None = None, roles_dir: Path | None = None) 
     known = available_roles(roles_dir)
     ordered: list[str] = []
     try:
-        plays = yaml.safe_load((playbook or PLAYBOOK).read_text()) or []
-    except (OSError, yaml.YAMLError):
+        plays = yaml_files.load_file(playbook or PLAYBOOK) or []
+    except (OSError, yaml_files.YAMLError):
         plays = []
     for play in plays if isinstance(plays, list) else []:
         if not isinstance(play, dict):

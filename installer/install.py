@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from multiarc.installer.bundle_index import bundle_index
+from multiarc.installer.bundle_memo import remember, verify_or_recall
 from multiarc.installer.driver import (
     EventRecorder,
     PlaybookOutcome,
@@ -39,7 +40,11 @@ from multiarc.installer.install_outcome import (
     start_state,
 )
 from multiarc.installer.install_types import InstallPaths, InstallReport, InstallRequest
-from multiarc.installer.inventory import LOCAL_HOST, inventory_hosts, write_localhost_inventory
+from multiarc.installer.inventory import (
+    LOCAL_HOST,
+    inventory_hosts_later,
+    write_localhost_inventory,
+)
 from multiarc.installer.lock import InstallLock
 from multiarc.installer.node_ops import (
     LOCK_RELEASED,
@@ -90,17 +95,25 @@ def install(
     """
     roles = playbook_roles()
     selected = selected_roles(roles, request.only, request.skip)
-    hosts = inventory_hosts(request.inventory) if request.inventory else [LOCAL_HOST]
+    # read while the bundle is verified: a missing file is said at once, a bad one after
+    # the bundle's verification
+    hosts_of = inventory_hosts_later(request.inventory) if request.inventory else None
     if not request.bundle.is_file():
         raise InputError(f"bundle not found: {request.bundle}", "pass the path of BUNDLE.tar.xz")
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     private_dir = _private_dir(install_paths, stamp)
     try:
-        from multiarc.installer import bundle as bundle_mod
-
         keep = private_dir / PRIVATE_COPY if private_dir and request.inventory else None
         say(f"verifying bundle {request.bundle} ...")
-        checked = bundle_mod.verify_bundle(request.bundle, keep_copy=keep)
+        verdicts = None if request.reverify else install_paths.verdicts_dir
+        checked, recalled = verify_or_recall(request.bundle, verdicts, keep)
+        if recalled:
+            digest = checked.archive_sha256[:12]
+            say(
+                f"bundle {request.bundle.name}: the same bytes (sha256 {digest}…) passed"
+                " verification before; its files are not read again (--reverify reads them)"
+            )
+        hosts = hosts_of() if hosts_of else [LOCAL_HOST]
         notes = controller_preflight(
             local=request.inventory is None,
             allow_os_override=request.allow_os_override,
@@ -109,6 +122,8 @@ def install(
             bundle=request.bundle,
         )
         assert private_dir is not None  # the state folder is writable: preflight said so
+        if not recalled and not request.check:  # --check keeps nothing
+            remember(checked, install_paths.verdicts_dir)
         notes.extend(bundle_notes(checked))
         with InstallLock(install_paths.lock_file):
             _remove_old_private_copies(install_paths.runner_dir, keep)

@@ -38,6 +38,10 @@ class InstallPaths:
     def runner_dir(self) -> Path:
         return self.state_dir / paths.RUNNER_DIR.name
 
+    @property
+    def verdicts_dir(self) -> Path:
+        return self.state_dir / paths.VERDICTS_DIR.name
+
 
 @dataclass
 class InstallRequest:
@@ -48,6 +52,7 @@ class InstallRequest:
     inventory: Path | None = None
     allow_os_override: bool = False
     trial_boot: bool = True  # False: --no-trial-boot (the new kernel is the default at once)
+    reverify: bool = False  # True: verify in full even if these bytes were verified before
 
 
 @dataclass

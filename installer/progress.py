@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from multiarc import yaml_files
 
 RESULT_EVENTS = {
     "runner_on_ok": "ok",
@@ -195,8 +196,8 @@ def estimate_task_count(playbook: Path, roles_dir: Path, roles: Iterable[str]) -
     """
     total = 0
     try:
-        plays = yaml.safe_load(playbook.read_text()) or []
-    except (OSError, yaml.YAMLError):
+        plays = yaml_files.load_file(playbook) or []
+    except (OSError, yaml_files.YAMLError):
         plays = []
     for play in plays if isinstance(plays, list) else []:
         if isinstance(play, dict):
@@ -222,8 +223,8 @@ def _count_file(path: Path, base: Path, depth: int) -> int:
     if depth > 5:
         return 0
     try:
-        tasks = yaml.safe_load(path.read_text()) or []
-    except (OSError, yaml.YAMLError):
+        tasks = yaml_files.load_file(path) or []
+    except (OSError, yaml_files.YAMLError):
         return 0
     return _count_tasks(tasks, base, depth) if isinstance(tasks, list) else 0
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import functools
 
-import yaml
-
+from multiarc import yaml_files
 from multiarc.collection import COLLECTION_ROOT
 
 GRUB_DEFAULTS = COLLECTION_ROOT / "roles" / "grub" / "defaults" / "main.yml"
@@ -21,9 +20,9 @@ FALLBACK = ("intel_iommu=off",)  # only if the collection is not installed besid
 @functools.cache
 def required_kernel_params() -> tuple[str, ...]:
     try:
-        data = yaml.safe_load(GRUB_DEFAULTS.read_text())
+        data = yaml_files.load_file(GRUB_DEFAULTS)
         params = data.get("grub_kernel_params") if isinstance(data, dict) else None
-    except (OSError, yaml.YAMLError):
+    except (OSError, yaml_files.YAMLError):
         params = None
     if isinstance(params, list) and all(isinstance(p, str) for p in params):
         return tuple(params)

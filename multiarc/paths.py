@@ -21,6 +21,8 @@ STATE_FILE = STATE_DIR / "state.json"
 INSTALL_LOG_DIR = Path(os.environ.get("MULTIARC_LOG_DIR", "/var/log/multiarc"))
 BUNDLES_DIR = STATE_DIR / "bundles"  # extracted bundles, one folder per version
 INSTALL_LOCK_FILE = STATE_DIR / "install.lock"  # held (fcntl) by the running multiarc-install
+# the verification verdicts on bundle archives, by sha256 (installer/bundle_memo.py)
+VERDICTS_DIR = STATE_DIR / "verified-bundles"
 RUNNER_DIR = STATE_DIR / "runner"  # ansible-runner private data of the last runs
 # On each node (fixed paths, whatever the controller's state folder): what the node has
 # installed (read by --verify) and the lock one installer at a time holds there.

@@ -47,6 +47,7 @@ def test_help_teaches_with_examples_and_exit_codes() -> None:
         "--inventory FILE",
         "--verify",
         "--allow-os-override",
+        "--reverify",
         "Examples:",
         "multiarc-install --verify --inventory rack1.ini",
         "multiarc-install bundle create SRC_DIR",
@@ -87,6 +88,21 @@ def test_skip_check_needs_verify_and_known_names(env: Path) -> None:
 def test_missing_bundle_is_an_input_error(env: Path) -> None:
     code, out = _run("--offline", str(env / "nope.tar.xz"), "--yes")
     assert code == 2 and "bundle not found" in out
+
+
+def test_inventory_errors_are_input_errors_before_anything_changes(
+    env: Path, bundle_archive: Path
+) -> None:
+    """The inventory is read while the bundle is verified: a missing file is said at once,
+    an inventory without hosts after the verification; exit 2, never a traceback."""
+    code, out = _run("--offline", str(bundle_archive), "--inventory", "/no/such.ini", "--yes")
+    assert code == 2 and "inventory file not found: /no/such.ini" in out and "hint:" in out
+    empty = env / "empty.ini"
+    empty.write_text("# no hosts yet\n[nodes]\n")
+    code, out = _run("--offline", str(bundle_archive), "--inventory", str(empty), "--yes")
+    assert code == 2 and f"inventory {empty} defines no hosts" in out, out
+    assert "Traceback" not in out
+    assert not (env / "state" / "state.json").exists()
 
 
 def test_a_bad_bundle_is_exit_2_before_the_os_gate(

@@ -198,6 +198,8 @@ def test_second_run_changes_nothing(installed: Installed, user_bundle: UserBundl
     done = site.install(user_bundle.archive)
     assert done.returncode == 0, explain(done)
     assert re.search(r"bundle \S+: ok, 0 changed, 0 failed", flat(done.stdout)), explain(done)
+    # the same bytes: the first run's verdict stands (sha256 of the archive, no re-read)
+    assert "passed verification before" in flat(done.stdout), explain(done)
     rows = summary_rows(done.stdout, "installed")
     assert rows == dict.fromkeys(ROLES, "unchanged"), rows
     assert {p: site.file(p).stat().st_mtime_ns for p in watched} == before
@@ -207,6 +209,10 @@ def test_second_run_changes_nothing(installed: Installed, user_bundle: UserBundl
     assert "reboot required on installed" in flat(done.stdout)
     # the run closed the SSH ControlPersist masters it opened
     assert ssh_processes_under(site.harness.tmp) == []
+    # --reverify reads every file again (here with --check: nothing changes)
+    again = site.install(user_bundle.archive, "--check", "--reverify")
+    assert again.returncode == 0, explain(again)
+    assert "passed verification before" not in flat(again.stdout), explain(again)
 
 
 def test_same_version_other_content_replaces_the_node_copy(
@@ -223,6 +229,7 @@ def test_same_version_other_content_replaces_the_node_copy(
     assert made.returncode == 0, explain(made)
     done = site.install(archive)
     assert done.returncode == 0, explain(done)
+    assert "passed verification before" not in flat(done.stdout)  # other bytes: verified
     rows = summary_rows(done.stdout, "installed")
     assert rows["local_repo"] == "changed" and rows["tools"] == "changed", rows
     version = (tree / "VERSION").read_text().strip()
