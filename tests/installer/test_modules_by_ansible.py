@@ -134,3 +134,108 @@ def test_the_lookup_and_the_trial_in_one_run_when_grub_lists_the_kernel(tmp_path
     assert not result["failed"] and result["found"] is True
     assert result["entry"] == "gnulinux-simple-x" and result["trial"] is None
     assert not result["changed"]
+
+
+def _mkconfig(tmp: Path) -> Path:
+    """A stand-in for update-grub: writes a grub.cfg listing the kernel, with the default
+    GRUB_DEFAULT asks for, and counts its runs."""
+    script = tmp / "update-grub"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"echo run >> {tmp}/mkconfig-runs\n"
+        f"if grep -q '^GRUB_DEFAULT=saved' {tmp}/default-grub; then\n"
+        f"  echo 'set default=\"${{saved_entry}}\"' > {tmp}/grub.cfg\n"
+        f"else echo 'set default=\"0\"' > {tmp}/grub.cfg; fi\n"
+        f"cat {tmp}/menu >> {tmp}/grub.cfg\n"
+    )
+    script.chmod(0o755)
+    (tmp / "menu").write_text(_MENU)
+    return script
+
+
+def test_the_trial_makes_grub_default_saved_and_regenerates_a_grub_cfg_without_the_kernel(
+    tmp_path: Path,
+) -> None:
+    args = {**_trial_args(tmp_path, "", "6.12.1-amd64"), "saved_default": True,
+            "original": str(tmp_path / "default-grub.orig"),
+            "mkconfig": str(_mkconfig(tmp_path))}  # fmt: skip
+    (tmp_path / "default-grub").write_text("GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n")
+    checked = _ansible(tmp_path, "multiarc.platform.multiarc_boot_trial", args, "--check")
+    assert not checked["failed"] and checked["found"] is False and checked["changed"]
+    assert not (tmp_path / "mkconfig-runs").exists()  # check mode: nothing run or written
+    assert (tmp_path / "default-grub").read_text() == "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n"
+    first = _ansible(tmp_path, "multiarc.platform.multiarc_boot_trial", args)
+    assert not first["failed"], first
+    assert first["found"] and first["regenerated"] and first["changed"] and first["cfg_uses_saved"]
+    assert (tmp_path / "default-grub").read_text() == "GRUB_DEFAULT=saved\nGRUB_TIMEOUT=5\n"
+    assert (tmp_path / "default-grub.orig").read_text() == "GRUB_DEFAULT=0\nGRUB_TIMEOUT=5\n"
+    again = _ansible(tmp_path, "multiarc.platform.multiarc_boot_trial", args)
+    assert not again["failed"] and not again["changed"] and not again["regenerated"]
+    assert (tmp_path / "mkconfig-runs").read_text() == "run\n"  # once in all
+
+
+def test_a_kernel_grub_cfg_still_lacks_after_mkconfig_fails_the_lookup(tmp_path: Path) -> None:
+    script = _mkconfig(tmp_path)
+    (tmp_path / "menu").write_text("")  # update-grub does not list the kernel either
+    (tmp_path / "default-grub").write_text("GRUB_DEFAULT=0\n")
+    args = {**_trial_args(tmp_path, "", "6.1.0-old"), "mkconfig": str(script)}
+    for module in ("multiarc_boot_trial", "multiarc_grub_entry"):
+        params = args if module == "multiarc_boot_trial" else {
+            "path": args["grub_cfg"], "release": args["release"], "mkconfig": str(script)}
+        failed = _ansible(tmp_path, f"multiarc.platform.{module}", params)
+        assert failed["failed"], failed
+        assert f"even after {script}: check /boot and the GRUB setup" in failed["msg"]
+
+
+_CFG_WITH = """menuentry 'Debian' {
+	linux /boot/vmlinuz-6.12.1-amd64 root=/dev/sda1 ro quiet intel_iommu=off
+}
+menuentry 'Debian (recovery mode)' {
+	linux /boot/vmlinuz-6.12.1-amd64 root=/dev/sda1 ro single
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "after"),
+    [
+        ('GRUB_CMDLINE_LINUX_DEFAULT="quiet intel_iommu=on splash"',
+         'GRUB_CMDLINE_LINUX_DEFAULT="quiet splash intel_iommu=off"'),
+        ("GRUB_CMDLINE_LINUX_DEFAULT=''", 'GRUB_CMDLINE_LINUX_DEFAULT="intel_iommu=off"'),
+        ("GRUB_TIMEOUT=5", 'GRUB_TIMEOUT=5\nGRUB_CMDLINE_LINUX_DEFAULT="intel_iommu=off"'),
+        # there already, in the user's own quoting: left exactly as it is
+        ("GRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=off'",
+         "GRUB_CMDLINE_LINUX_DEFAULT='quiet intel_iommu=off'"),
+    ],
+)  # fmt: skip
+def test_grub_cmdline_adds_the_parameter_keeping_the_users_others(
+    tmp_path: Path, line: str, after: str
+) -> None:
+    defaults = tmp_path / "default-grub"
+    defaults.write_text(f"GRUB_DEFAULT=0\n{line}\n")
+    (tmp_path / "grub.cfg").write_text(_CFG_WITH)
+    args = {"params": ["intel_iommu=off"], "defaults_file": str(defaults),
+            "grub_cfg": str(tmp_path / "grub.cfg"), "original": str(tmp_path / "orig")}
+    checked = _ansible(tmp_path, "multiarc.platform.multiarc_grub_cmdline", args, "--check")
+    assert defaults.read_text() == f"GRUB_DEFAULT=0\n{line}\n" and not (tmp_path / "orig").exists()
+    first = _ansible(tmp_path, "multiarc.platform.multiarc_grub_cmdline", args)
+    assert not first["failed"] and first["changed"] and checked["changed"]  # the original kept
+    assert any(c.startswith("set a line") for c in first["changes"]) == (line != after)
+    assert defaults.read_text() == f"GRUB_DEFAULT=0\n{after}\n"
+    assert (tmp_path / "orig").read_text() == f"GRUB_DEFAULT=0\n{line}\n"  # kept once
+    assert first["stale"] is False  # the normal entry has it; recovery entries do not count
+    again = _ansible(tmp_path, "multiarc.platform.multiarc_grub_cmdline", args)
+    assert not again["changed"]
+
+
+def test_grub_cmdline_says_a_grub_cfg_without_the_parameter_is_stale(tmp_path: Path) -> None:
+    defaults = tmp_path / "default-grub"
+    defaults.write_text('GRUB_CMDLINE_LINUX_DEFAULT="quiet intel_iommu=off"\n')
+    args = {"params": ["intel_iommu=off"], "defaults_file": str(defaults),
+            "grub_cfg": str(tmp_path / "grub.cfg")}
+    for cfg, stale in ((_CFG_WITH, False), (_CFG_WITH.replace(" intel_iommu=off", ""), True),
+                       (_CFG_WITH.replace("intel_iommu=off", "intel_iommu=offx"), True),
+                       ("", True)):  # fmt: skip
+        (tmp_path / "grub.cfg").write_text(cfg)
+        result = _ansible(tmp_path, "multiarc.platform.multiarc_grub_cmdline", args)
+        assert result["stale"] is stale and not result["changed"], cfg

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from multiarc.collection import COLLECTION_ROOT
+from multiarc.collection import COLLECTION_ROOT, COLLECTIONS_PATH
 
 MODULE = COLLECTION_ROOT / "plugins" / "modules" / "multiarc_files.py"
 
@@ -25,11 +25,22 @@ def run_module(tmp: Path, *, check: bool = False, **params: Any) -> dict[str, An
             {"ANSIBLE_MODULE_ARGS": {**params, "_ansible_check_mode": check, "_ansible_diff": True}}
         )
     )
-    done = subprocess.run(
-        [sys.executable, str(MODULE), str(args)], capture_output=True, text=True, timeout=60
-    )
-    result = json.loads(done.stdout)
+    result = run_args_file(args)
     assert not result.get("failed"), result
+    return result
+
+
+def run_args_file(args: Path) -> dict[str, Any]:
+    # the module imports its module_utils as Ansible's collection loader finds them
+    env = {**os.environ, "PYTHONPATH": str(COLLECTIONS_PATH)}
+    done = subprocess.run(
+        [sys.executable, str(MODULE), str(args)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
     return result
 
 
@@ -117,8 +128,7 @@ def test_a_missing_source_fails_with_its_name(tmp_path: Path) -> None:
     args.write_text(
         json.dumps({"ANSIBLE_MODULE_ARGS": {"copies": [{"src": str(missing), "dest": "/x"}]}})
     )
-    done = subprocess.run([sys.executable, str(MODULE), str(args)], capture_output=True, text=True)
-    result = json.loads(done.stdout)
+    result = run_args_file(args)
     assert result["failed"] is True and f"{missing} not found" in result["msg"]
 
 

@@ -1,7 +1,8 @@
 """Reading GRUB's generated grub.cfg: menu entries (submenus included) and the default.
 
 Shared by the modules multiarc_grub_entry (find a kernel's entry) and multiarc_boot_trial
-(boot a kernel once, make it permanent later).
+(boot a kernel once, make it permanent later), which both regenerate grub.cfg once when it
+does not list the kernel yet (:func:`lookup`).
 """
 
 from __future__ import annotations
@@ -92,3 +93,33 @@ def entry_default(entry):
     titles = [t for t, _ in entry["path"]]
     by_id = all(ids) and len(set(ids)) == len(ids)
     return ">".join(ids if by_id else titles), ">".join(titles)
+
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def lookup(module, path, release, mkconfig=None):
+    """(grub.cfg's text, the kernel's entry or None, whether grub.cfg was regenerated).
+
+    When grub.cfg has no entry for the kernel and ``mkconfig`` names the command that
+    regenerates it (``update-grub``), that command runs once (not in check mode) and
+    grub.cfg is read again; it failing fails the module."""
+    text = read_text(path)
+    entry = find(parse(text), release)
+    if entry is not None or not mkconfig or module.check_mode:
+        return text, entry, False
+    rc, _out, err = module.run_command(shlex.split(mkconfig))
+    if rc != 0:
+        module.fail_json(msg=f"{mkconfig} failed (exit {rc}): {err.strip()[-600:]}")
+    text = read_text(path)
+    return text, find(parse(text), release), True
+
+
+def missing_message(path, release, mkconfig):
+    after = f" even after {mkconfig}: check /boot and the GRUB setup" if mkconfig else ""
+    return f"{path} has no entry for vmlinuz-{release}{after}"

@@ -12,8 +12,11 @@ description:
     next boot only (C(grub-reboot), GRUB's C(next_entry)), while the running kernel's entry
     stays the default (C(grub-set-default), GRUB's C(saved_entry)). GRUB clears
     C(next_entry) when it boots it, so a kernel that does not come up falls back to the
-    running one at the next reset. The caller sets C(GRUB_DEFAULT=saved) and regenerates
-    grub.cfg (C(cfg_uses_saved) says whether that is still needed).
+    running one at the next reset. With I(saved_default), the module also makes
+    C(GRUB_DEFAULT=saved) in I(defaults_file) (which the trial needs; the file's first
+    version kept once at I(original)), before anything else and even when grub.cfg does not
+    list the kernel yet; the caller regenerates grub.cfg (C(cfg_uses_saved) says whether
+    that is still needed).
   - The running kernel is what C(running_release_file) says (C(/proc/sys/kernel/osrelease),
     the same as C(uname -r)). Its entry is the one kept; when grub.cfg has none, the
     fallback recorded by an earlier trial of the same kernel, else the entry GRUB_DEFAULT
@@ -46,6 +49,21 @@ options:
     description: The node's install record (its C(trial_boot) of an earlier run is read).
     type: path
     default: /var/lib/multiarc/node-state.json
+  saved_default:
+    description: Make C(GRUB_DEFAULT=saved) in I(defaults_file), see above.
+    type: bool
+    default: false
+  original:
+    description: >-
+      Where the first version of I(defaults_file) is kept, once, before I(saved_default)
+      changes it (nothing kept when unset).
+    type: path
+  mkconfig:
+    description: >-
+      Command that regenerates grub.cfg (e.g. C(update-grub)): when grub.cfg does not list
+      the kernel yet, it runs once (not in check mode, after I(saved_default)) and grub.cfg
+      is read again.
+    type: str
   missing:
     description: >-
       When grub.cfg has no entry for the kernel, C(fail), or C(report) it (C(found)
@@ -76,9 +94,17 @@ trial:
     null when none is pending (the kernel runs and is the default).
   type: dict
   returned: always
+regenerated:
+  description: Whether grub.cfg was regenerated (I(mkconfig)) because it lacked the kernel.
+  type: bool
+  returned: always
 cfg_uses_saved:
   description: Whether grub.cfg boots GRUB's saved entry by default (GRUB_DEFAULT=saved).
   type: bool
+  returned: always
+changes:
+  description: The changes to I(defaults_file) and its original (I(saved_default)).
+  type: list
   returned: always
 """
 
@@ -87,9 +113,14 @@ import os  # noqa: E402
 import re  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.multiarc.platform.plugins.module_utils.file_batch import (  # noqa: E402
+    Batch,
+)
 from ansible_collections.multiarc.platform.plugins.module_utils.grub_menu import (  # noqa: E402
     entry_default,
     find,
+    lookup,
+    missing_message,
     parse,
 )
 
@@ -139,6 +170,16 @@ def fallback_entry(entries, running, earlier, configured, env):
     return env.get("saved_entry") or "0"
 
 
+def saved_default(module, p):
+    """GRUB_DEFAULT=saved in the defaults file (its first version kept once): the changes."""
+    batch = Batch(module)
+    if p["saved_default"]:
+        if p["original"]:
+            batch.original(p["defaults_file"], p["original"])
+        batch.line(p["defaults_file"], r"^GRUB_DEFAULT=", "GRUB_DEFAULT=saved", "fail")
+    return batch
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -149,25 +190,34 @@ def main():
             "running_release_file": {"type": "path", "default": "/proc/sys/kernel/osrelease"},
             "state_file": {"type": "path", "default": "/var/lib/multiarc/node-state.json"},
             "missing": {"type": "str", "default": "fail", "choices": ["fail", "report"]},
+            "saved_default": {"type": "bool", "default": False},
+            "original": {"type": "path"},
+            "mkconfig": {"type": "str"},
         },
         supports_check_mode=True,
     )
     p = module.params
+    # GRUB_DEFAULT as the system had it before this run (the fallback may be named there)
+    configured = grub_default(_read(p["defaults_file"]))
+    defaults = saved_default(module, p)
+    edits = {"changed": bool(defaults.changes), "changes": defaults.changes}
+    if module._diff and defaults.diffs:
+        edits["diff"] = defaults.diffs
     release = p["release"]
     running = _read(p["running_release_file"]).strip()
-    cfg = _read(p["grub_cfg"])
-    entries = parse(cfg)
-    target = find(entries, release)
+    cfg, target, regenerated = lookup(module, p["grub_cfg"], release, p["mkconfig"])
+    edits["changed"] = edits["changed"] or regenerated
+    edits["regenerated"] = regenerated
     if target is None:
-        if p["missing"] == "report":
-            module.exit_json(changed=False, found=False, running=running, trial=None)
-        module.fail_json(msg=f"{p['grub_cfg']} has no entry for vmlinuz-{release}")
+        if p["missing"] == "report" or (module.check_mode and p["mkconfig"]):
+            module.exit_json(found=False, running=running, trial=None, **edits)
+        module.fail_json(msg=missing_message(p["grub_cfg"], release, p["mkconfig"]))
+    entries = parse(cfg)
     entry, titles = entry_default(target)
     env = grub_env(module, p["boot_directory"])
-    configured = grub_default(_read(p["defaults_file"]))
     earlier = earlier_trial(p["state_file"], release)
     result = {
-        "changed": False,
+        **edits,
         "found": True,
         "running": running,
         "entry": entry,
@@ -194,7 +244,7 @@ def main():
         rc, _, err = module.run_command(argv)
         if rc != 0:
             module.fail_json(msg=f"{' '.join(argv)} failed: {err.strip()}")
-    result["changed"] = bool(commands)
+    result["changed"] = bool(commands or edits["changed"])
     result["commands"] = [" ".join(argv) for argv in commands]
     result["trial"] = {
         "kernel": release,

@@ -22,6 +22,9 @@ description:
     modes (0644, or 0755 when executable; folders 0755; owned by root), then swaps the new
     tree into place and removes the old one and the archive. Any failure (full disk
     included) removes the partial tree and the archive and keeps the current copy.
+  - I(contents) (the repository index kept in the copy, apt's source for it) are written
+    once I(dest) is a complete copy of this bundle, at C(prepared) when it already is (on a
+    re-run, one module run and no other), else at C(unpacked) after the swap.
   - Check mode reports what would change and writes nothing.
 options:
   state:
@@ -63,6 +66,11 @@ options:
   unpacked_bytes:
     type: int
     default: 0
+  contents:
+    description: Files I(dest) with exactly I(content) and I(mode) (default 0644), see above.
+    type: list
+    elements: dict
+    default: []
 author: multiarc
 """
 
@@ -79,6 +87,10 @@ current:
   description: Whether I(dest) is a complete copy of this bundle already (prepared).
   type: bool
   returned: always
+written:
+  description: The I(contents) written (or, in check mode, that would be), one line each.
+  type: list
+  returned: always
 """
 
 import contextlib  # noqa: E402
@@ -91,8 +103,20 @@ import tarfile  # noqa: E402
 import tempfile  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.multiarc.platform.plugins.module_utils.bundle_room import (  # noqa: E402
+    MARKER,
+    advice,
+    free_bytes,
+    human,
+    is_current,
+    leftovers,
+    margin,
+    put_back,
+)
+from ansible_collections.multiarc.platform.plugins.module_utils.file_batch import (  # noqa: E402
+    Batch,
+)
 
-MARKER = ".multiarc-unpacked"
 CHUNK = 1 << 20
 
 
@@ -100,92 +124,26 @@ class Refused(Exception):
     pass
 
 
-def human(n):
-    return f"{n / 1e9:.2f} GB" if n >= 100_000_000 else f"{n / 1e6:.1f} MB"
-
-
-def margin(n):
-    return max(n // 20, 64 << 20)
-
-
-def tree_bytes(path):
-    total = 0
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
-def free_bytes(path):
-    st = os.statvfs(path)
-    return st.f_bavail * st.f_frsize
-
-
-def leftovers(root):
-    names = []
-    for name in sorted(os.listdir(root)):
-        full = os.path.join(root, name)
-        if (
-            name.startswith(".") and (".partial-" in name or ".old-" in name)
-        ) or name == ".transfer" or name.endswith(".tar.xz"):
-            names.append(full)
-    return names
-
-
-def put_back(root, dest):
-    """A swap killed between its two renames left the good copy in .VERSION.old-*/tree."""
-    if os.path.lexists(dest):
-        return None
-    prefix = "." + os.path.basename(dest) + ".old-"
-    for name in sorted(os.listdir(root)):
-        tree = os.path.join(root, name, "tree")
-        if name.startswith(prefix) and os.path.isfile(os.path.join(tree, MARKER)):
-            os.rename(tree, dest)
-            return dest
-    return None
-
-
-def advice(root, dest, short_by):
-    others = [
-        f"{os.path.join(root, n)} ({human(tree_bytes(os.path.join(root, n)))})"
-        for n in sorted(os.listdir(root))
-        if not n.startswith(".") and os.path.isdir(os.path.join(root, n))
-        and os.path.join(root, n) != dest
-    ]
-    text = f"free at least {human(short_by)} there"
-    if others:
-        text += "; older bundle copies: " + ", ".join(others) + " (remove those not installed)"
-    else:
-        text += " (the installer's own leftovers were already removed)"
-    if os.path.isdir(dest):
-        text += f"; the current copy {dest} is kept until the new one is complete"
-    return text
-
-
-def is_current(dest, marker):
-    """Whether dest is a complete copy of the bundle that ``marker`` names (never through
-    a link: a planted one is not this bundle)."""
-    if os.path.islink(dest) or not os.path.isdir(dest):
-        return False
-    try:
-        fd = os.open(os.path.join(dest, MARKER), os.O_RDONLY | os.O_NOFOLLOW)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(len(marker.encode()) + 1) == marker.encode()
+def write_contents(module, p):
+    """The I(contents), in a folder that is a complete copy: the changes made."""
+    batch = Batch(module)
+    for item in p["contents"]:
+        mode = int(str(item.get("mode") or "0644"), 8)
+        batch.content(item["dest"], item["content"], mode)
+    return batch.changes
 
 
 def prepare(module, p):
     dest = p["dest"]
     root = os.path.dirname(dest)
-    result = {"changed": False, "removed": [], "free_bytes": 0, "current": False}
+    result = {"changed": False, "removed": [], "free_bytes": 0, "current": False, "written": []}
     if module.check_mode:
         if os.path.isdir(root):
             result["free_bytes"] = free_bytes(root)
         result["current"] = is_current(dest, p["marker"])
+        if result["current"]:
+            result["written"] = write_contents(module, p)
+            result["changed"] = bool(result["written"])
         return result
     os.makedirs(root, mode=0o755, exist_ok=True)
     restored = put_back(root, dest)
@@ -196,7 +154,9 @@ def prepare(module, p):
         else:
             os.unlink(path)
         result["removed"].append(path)
-    result["changed"] = bool(result["removed"] or restored)
+    if result["current"]:
+        result["written"] = write_contents(module, p)
+    result["changed"] = bool(result["removed"] or restored or result["written"])
     free = free_bytes(root)
     result["free_bytes"] = free
     need = p["archive_bytes"] + p["unpacked_bytes"] + margin(p["unpacked_bytes"])
@@ -311,7 +271,7 @@ def swap(tmp, dest):
 
 def unpack(module, p):
     if module.check_mode:
-        return {"changed": True}
+        return {"changed": True, "written": [f"wrote {c['dest']}" for c in p["contents"]]}
     try:
         return _unpack(module, p)
     finally:  # Ansible's transfer folder (the copy task's remote_tmp), once empty
@@ -354,7 +314,7 @@ def _unpack(module, p):
             )
         module.fail_json(msg=f"bundle {os.path.basename(dest)} was not unpacked: {err}")
     os.unlink(archive)
-    return {"changed": True}
+    return {"changed": True, "written": write_contents(module, p)}
 
 
 def main():
@@ -370,6 +330,7 @@ def main():
             "marker": {"type": "str", "required": True},
             "archive_bytes": {"type": "int", "default": 0},
             "unpacked_bytes": {"type": "int", "default": 0},
+            "contents": {"type": "list", "elements": "dict", "default": []},
         },
         supports_check_mode=True,
     )
@@ -377,6 +338,7 @@ def main():
     result = prepare(module, p) if p["state"] == "prepared" else unpack(module, p)
     result.setdefault("removed", [])
     result.setdefault("free_bytes", 0)
+    result.setdefault("written", [])
     module.exit_json(**result)
 
 

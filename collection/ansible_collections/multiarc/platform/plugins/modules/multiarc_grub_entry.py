@@ -15,7 +15,9 @@ description:
     entry ids when grub.cfg has them (titles otherwise), so nothing depends on the
     distribution's name. Also returns the default grub.cfg was generated with, so a
     caller can tell whether grub.cfg must be regenerated.
-  - Read-only; supports check mode.
+  - With I(mkconfig), a grub.cfg that does not list the kernel yet is regenerated once
+    with that command (not in check mode) and read again; still not listed, the module
+    fails. Without it, read-only. Supports check mode.
 options:
   path:
     description: The generated GRUB configuration.
@@ -29,6 +31,9 @@ options:
     description: Where the running kernel's release is read (the same as C(uname -r)).
     type: path
     default: /proc/sys/kernel/osrelease
+  mkconfig:
+    description: Command that regenerates grub.cfg (e.g. C(update-grub)), see above.
+    type: str
 author: multiarc
 """
 
@@ -53,14 +58,18 @@ running:
   description: The running kernel's release.
   type: str
   returned: always
+regenerated:
+  description: Whether grub.cfg was regenerated (I(mkconfig)) because it lacked the kernel.
+  type: bool
+  returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.multiarc.platform.plugins.module_utils.grub_menu import (  # noqa: E402
     cfg_default,
     entry_default,
-    find,
-    parse,
+    lookup,
+    missing_message,
 )
 
 
@@ -70,17 +79,21 @@ def main():
             "path": {"type": "path", "default": "/boot/grub/grub.cfg"},
             "release": {"type": "str", "required": True},
             "running_release_file": {"type": "path", "default": "/proc/sys/kernel/osrelease"},
+            "mkconfig": {"type": "str"},
         },
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    try:
-        with open(path) as handle:
-            text = handle.read()
-    except OSError:
-        text = ""
-    entry = find(parse(text), module.params["release"])
-    result = {"changed": False, "found": entry is not None, "default": "", "titles": ""}
+    p = module.params
+    text, entry, regenerated = lookup(module, p["path"], p["release"], p["mkconfig"])
+    if entry is None and regenerated:
+        module.fail_json(msg=missing_message(p["path"], p["release"], p["mkconfig"]))
+    result = {
+        "changed": regenerated,
+        "regenerated": regenerated,
+        "found": entry is not None,
+        "default": "",
+        "titles": "",
+    }
     if entry is not None:
         result["default"], result["titles"] = entry_default(entry)
     result["cfg_default"] = cfg_default(text)

@@ -25,6 +25,9 @@ options:
     description: This run's lock owner; none, no lock taken.
     type: dict
   gather_subset:
+    description: >-
+      Fact subsets, among those the module carries the collectors of (distribution,
+      platform, virtual, service_mgr, user).
     type: list
     elements: str
     default: ["!all", "!min", distribution, platform, virtual, service_mgr, user]
@@ -46,8 +49,16 @@ author: multiarc
 import os  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.facts import ansible_collector, default_collectors  # noqa: E402
+from ansible.module_utils.facts import ansible_collector  # noqa: E402
 from ansible.module_utils.facts.namespace import PrefixFactNamespace  # noqa: E402
+from ansible.module_utils.facts.system.distribution import (  # noqa: E402
+    DistributionFactCollector,
+)
+from ansible.module_utils.facts.system.platform import PlatformFactCollector  # noqa: E402
+from ansible.module_utils.facts.system.service_mgr import ServiceMgrFactCollector  # noqa: E402
+from ansible.module_utils.facts.system.user import UserFactCollector  # noqa: E402
+from ansible.module_utils.facts.virtual.base import VirtualCollector  # noqa: E402
+from ansible.module_utils.facts.virtual.linux import LinuxVirtualCollector  # noqa: E402
 from ansible_collections.multiarc.platform.plugins.module_utils.node_lock import (  # noqa: E402
     acquire,
 )
@@ -55,9 +66,22 @@ from ansible_collections.multiarc.platform.plugins.module_utils.node_lock import
 _DPKG_FORMAT = "${db:Status-Abbrev} ${Package}=${Version}\\n"
 
 
+# The collectors of the subsets the roles use, and only those: importing Ansible's whole
+# default_collectors makes the module's payload carry every fact collector (hardware,
+# network...), which the node then unpacks and imports (~0.3 s a run here).
+COLLECTORS = (
+    DistributionFactCollector,
+    PlatformFactCollector,
+    VirtualCollector,
+    LinuxVirtualCollector,
+    ServiceMgrFactCollector,
+    UserFactCollector,
+)
+
+
 def facts(module, subset):
     collector = ansible_collector.get_ansible_collector(
-        all_collector_classes=default_collectors.collectors,
+        all_collector_classes=list(COLLECTORS),
         namespace=PrefixFactNamespace(namespace_name="ansible", prefix="ansible_"),
         gather_subset=subset,
         minimal_gather_subset=frozenset(),
