@@ -21,12 +21,14 @@ import json
 import os
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from multiarc.collect import bkc, interrupts
 from multiarc.collect.collectors import all_collectors
@@ -40,6 +42,8 @@ from multiarc.collect.summary import SummaryFacts, dmesg_text, render_summary, s
 
 import multiarc
 from multiarc.errors import InputError
+
+T = TypeVar("T")
 
 COMPRESSORS = SUFFIXES  # --compression choices: name -> archive suffix
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -208,9 +212,11 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
     try:
         comp = StreamCompressor(options.compression, partial)
         writer = _Writer(redactor, comp, top, now.timestamp())
+        # the BKC table's dpkg query, read while the collection runs (not after it)
+        stack = _in_background(bkc.stack_versions, ctx)
         results = _collect(ctx, options, writer, progress)
         since = bkc.last_install(ctx) if ctx.since_install else None
-        rows = bkc.bkc_rows(ctx, dmesg_text(results))
+        rows = bkc.bkc_rows(ctx, dmesg_text(results), stack.result())
         table = ItemResult("firmware/bkc_version.csv", "firmware", "generated",
                            "BKC version table (get_bkc_version.sh format)", Status.OK,
                            data=bkc.bkc_csv(rows).encode())
@@ -230,7 +236,7 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
             "secrets_removed": redactor.findings.as_list(),
             "entries": writer.entries,
         })
-        manifest_bytes = redactor.data(json.dumps(manifest, indent=2).encode(), "manifest.json")
+        manifest_bytes = redactor.data(json.dumps(manifest, indent=1).encode(), "manifest.json")
         # First in the archive, where a reader looks (and a quick look stops reading).
         comp.close(head=[(f"{top}/summary.txt", summary, writer.mtime),
                          (f"{top}/manifest.json", manifest_bytes, writer.mtime)])
@@ -262,6 +268,20 @@ def _write_mapping(redactor: Redactor, options: BuildOptions, archive: Path,
     if options.redact:
         return redactor.write_mapping(archive.with_name(top + ".redaction-map.json"))
     return None
+
+
+def _in_background(work: Callable[[Context], T], ctx: Context) -> Future[T]:
+    """``work(ctx)`` in a daemon thread: an interrupted run does not wait for it."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(work(ctx))
+        except BaseException as exc:  # handed to whoever asks for the result
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name="collect-background", daemon=True).start()
+    return future
 
 
 def _sha256(path: Path) -> str:

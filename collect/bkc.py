@@ -74,7 +74,25 @@ def last_install(ctx: Context) -> InstallTime | None:
     return None
 
 
-def bkc_rows(ctx: Context, dmesg_text: str | None) -> list[tuple[str, str]]:
+StackVersions = tuple[dict[str, list[str]], dict[str, str]]
+
+
+def stack_versions(ctx: Context) -> StackVersions:
+    """The installed bundle's package lists and the versions dpkg has of them (and of
+    libze*): the table's slow part (dpkg-query), which needs no collected file."""
+    state = read_state(ctx)
+    bundle_dir = state.get("bundle_dir")
+    lists = bundle_package_lists(ctx.path(str(bundle_dir))) if isinstance(bundle_dir, str) else {}
+    wanted = sorted({p for names in lists.values() for p in names})
+    admindir = ctx.path("/var/lib/dpkg") if ctx.root != Path("/") else None
+    return lists, probes.package_versions([*wanted, "libze*"], admindir=admindir)
+
+
+def bkc_rows(
+    ctx: Context, dmesg_text: str | None, stack: StackVersions | None = None
+) -> list[tuple[str, str]]:
+    """The rows of get_bkc_version.sh's table; ``stack``: stack_versions(ctx), when it was
+    read already (multiarc-collect-sysinfo reads it while the collection runs)."""
     rel = probes.os_release(ctx.root)
     rows: list[tuple[str, str]] = [
         ((rel.id or "OS").capitalize(), rel.version or rel.pretty_name or "Not Found"),
@@ -86,12 +104,7 @@ def bkc_rows(ctx: Context, dmesg_text: str | None) -> list[tuple[str, str]]:
         rows.append((f"GPU Firmware ({fw})", firmware.get(fw, why)))
     oneapi = probes.oneapi_version(ctx.root)
     rows.append(("oneapi", f"oneapi-base-toolkit={oneapi or 'Not Installed'}"))
-    state = read_state(ctx)
-    bundle_dir = state.get("bundle_dir")
-    lists = bundle_package_lists(ctx.path(str(bundle_dir))) if isinstance(bundle_dir, str) else {}
-    wanted = sorted({p for names in lists.values() for p in names})
-    admindir = ctx.path("/var/lib/dpkg") if ctx.root != Path("/") else None
-    installed = probes.package_versions([*wanted, "libze*"], admindir=admindir)
+    lists, installed = stack if stack is not None else stack_versions(ctx)
     for category, names in lists.items():
         for i, name in enumerate(names):
             version = installed.get(name, "Not Installed")

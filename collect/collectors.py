@@ -90,7 +90,7 @@ def _proxy_settings(ctx: Context) -> str:
 
 
 def _gpu_ids(ctx: Context) -> list[int]:
-    return list(range(len(probes.intel_gpus(ctx.root))))
+    return list(range(len(ctx.intel_gpus())))
 
 
 _FIRMWARE_LINE = re.compile(r"firmware|\b(GuC|HuC|DMC|GSC)\b", re.IGNORECASE)

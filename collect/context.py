@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from multiarc import paths
 
@@ -26,6 +27,17 @@ class Context:
     since_install: bool = False
     since: str | None = None  # --since TIME: the journal from then on (journalctl's syntax)
     timeout_cap: float | None = None  # caps every command's own timeout (tests, impatient users)
+    _memo: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def intel_gpus(self) -> list[Any]:
+        """The supported Intel GPUs on the PCI bus (probes.intel_gpus), probed once per run:
+        the collectors and the summary both ask."""
+        if "gpus" not in self._memo:
+            from multiarc.collect import probes
+
+            self._memo["gpus"] = probes.intel_gpus(self.root)
+        gpus: list[Any] = self._memo["gpus"]
+        return gpus
 
     def path(self, system_path: Path | str) -> Path:
         """The system path as read here (below root; results dirs given by the user as is)."""

@@ -84,7 +84,7 @@ def _last_evaluation(ctx: Context) -> str:
 
 
 def render_summary(ctx: Context, facts: SummaryFacts, results: list[ItemResult]) -> str:
-    gpus = probes.intel_gpus(ctx.root)
+    gpus = ctx.intel_gpus()
     bound = sum(1 for g in gpus if g.driver == "xe")
     lines = [
         f"multiarc support archive of {facts.host}, made {facts.created} by "

@@ -86,3 +86,32 @@ def test_numa_nodes_and_every_governor(tmp_path: Path) -> None:
     governors = collectors._governors(ctx).splitlines()
     assert len(governors) == 8 and governors[7] == "cpu7 powersave"
     assert governors[0] == "cpu0 performance"
+
+
+def test_slow_tools_start_first_then_the_files_then_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU host waits on its slow tools: they start first; a bare machine's longest CPU
+    task is compressing the logs it copies: the files start next, the other commands and
+    the generated texts after them."""
+    from multiarc.collect import runner
+    from multiarc.collect.spec import Collector, Command, CopyFile, CopyTree
+
+    items = (
+        Command("a.txt", ("true",)),
+        Generate("b.txt", lambda _ctx: b"b", "generated"),
+        CopyFile("c.txt", tmp_path / "c"),
+        Command("diag.txt", ("true",), timeout=300.0),
+        CopyTree("logs", tmp_path, "*.log", 10, 2**20),
+        Command("discovery.txt", ("true",), timeout=120.0),
+    )
+    started: list[str] = []
+    real = runner.run_item
+
+    def record(item: object, *args: object) -> object:
+        started.append(item.name)  # type: ignore[attr-defined]
+        return real(item, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(runner, "run_item", record)
+    list(runner.run_collectors([Collector("x", items)], Context(root=tmp_path), 1))
+    assert started == ["diag.txt", "discovery.txt", "c.txt", "logs", "a.txt", "b.txt"]
