@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -47,7 +48,8 @@ VERIFIER_MODULES = (
 
 
 def verifier_id() -> str:
-    digest = hashlib.sha256()
+    """The verifier's identity: its modules' code and the Python (tarfile, lzma) running it."""
+    digest = hashlib.sha256(sys.version.encode())
     for name in VERIFIER_MODULES:
         digest.update(name.encode() + b"\0" + (Path(__file__).parent / name).read_bytes())
     return digest.hexdigest()
@@ -129,7 +131,10 @@ def recall(path: Path, folder: Path, keep_copy: Path | None) -> VerifiedBundle |
         return None
     if not _owned_folder(folder) or not any(folder.glob(f"{size}-*.json")):
         return None
-    sha256, read = _hash_and_copy(path, keep_copy)
+    try:
+        sha256, read = _hash_and_copy(path, keep_copy)
+    except OSError:  # unreadable, or no room for the copy: the full verification says why
+        return None
     data = _read_owned(folder / _entry_name(read, sha256))
     if (
         data is None

@@ -143,3 +143,16 @@ def test_only_the_most_recent_verdicts_are_kept(
         create_bundle(bundle_tree_copy, made)
         remember(verify_bundle(made), verdicts)
     assert len(list(verdicts.glob("*.json"))) == bundle_memo.KEEP
+
+
+def test_a_read_error_while_hashing_falls_back_to_the_full_verification(
+    archive: Path, verdicts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    remember(verify_bundle(archive), verdicts)
+
+    def fails(*_args: object) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(bundle_memo, "_hash_and_copy", fails)
+    assert recall(archive, verdicts, None) is None
+    assert verify_or_recall(archive, verdicts, None)[1] is False  # verified in full
