@@ -77,19 +77,24 @@ def test_the_client_measures_what_vllm_bench_serve_measures_on_a_paced_server(
     """A server whose timing does not move (first token 100 ms after each request, then one
     every 20 ms; it keeps the times it really sent them): both clients against it, what
     differs is the clients. Ours agrees with vLLM's within 5 % and adds little to the
-    server's own times."""
+    server's own times; where the two differ by more, it is vLLM's client that adds more
+    to its run's server times (on a loaded 2-CPU machine it added 8 ms once)."""
     vllm_server.paced_truth(paced)
     theirs = vllm_server.bench_serve(vllm_venv, paced, tiny_model, 4, (32, 16))
-    vllm_server.paced_truth(paced)
+    their_truth = [t for t in vllm_server.paced_truth(paced) if t["tokens"] == 16]
     proc, data = _serve(paced.url, tmp_path, "--batch-sizes", "4", "--input-len", "32",
                         "--output-len", "16", "--requests-per-batch", "12")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     truth = [t for t in vllm_server.paced_truth(paced) if t["tokens"] == 16]
-    assert len(truth) == 12
+    assert len(truth) == 12 and their_truth
     server_ttft = statistics.median(t["ttft"] for t in truth) * 1000
     server_tpot = statistics.median(t["tpot"] for t in truth) * 1000
     ours = data["points"][0]
-    assert ours["ttft_p50_ms"] == pytest.approx(theirs["TTFT"], rel=0.05)
+    our_added = ours["ttft_p50_ms"] - server_ttft
+    their_added = theirs["TTFT"] - statistics.median(t["ttft"] for t in their_truth) * 1000
+    agrees = ours["ttft_p50_ms"] == pytest.approx(theirs["TTFT"], rel=0.05)
+    assert agrees or our_added < their_added, (ours["ttft_p50_ms"], theirs["TTFT"],
+                                               our_added, their_added)
     assert ours["tpot_p50_ms"] == pytest.approx(theirs["TPOT"], rel=0.05)
     assert server_ttft <= ours["ttft_p50_ms"] < server_ttft + 10
     assert ours["tpot_p50_ms"] == pytest.approx(server_tpot, rel=0.02)
