@@ -21,14 +21,12 @@ import json
 import os
 import re
 import socket
-import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from multiarc.collect import bkc, interrupts
 from multiarc.collect.collectors import all_collectors
@@ -41,9 +39,8 @@ from multiarc.collect.spec import ItemResult, Status
 from multiarc.collect.summary import SummaryFacts, dmesg_text, render_summary, status_counts
 
 import multiarc
+from multiarc.background import in_background
 from multiarc.errors import InputError
-
-T = TypeVar("T")
 
 COMPRESSORS = SUFFIXES  # --compression choices: name -> archive suffix
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -213,7 +210,7 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
         comp = StreamCompressor(options.compression, partial)
         writer = _Writer(redactor, comp, top, now.timestamp())
         # the BKC table's dpkg query, read while the collection runs (not after it)
-        stack = _in_background(bkc.stack_versions, ctx)
+        stack = in_background(bkc.stack_versions, ctx)
         results = _collect(ctx, options, writer, progress)
         since = bkc.last_install(ctx) if ctx.since_install else None
         rows = bkc.bkc_rows(ctx, dmesg_text(results), stack.result())
@@ -268,20 +265,6 @@ def _write_mapping(redactor: Redactor, options: BuildOptions, archive: Path,
     if options.redact:
         return redactor.write_mapping(archive.with_name(top + ".redaction-map.json"))
     return None
-
-
-def _in_background(work: Callable[[Context], T], ctx: Context) -> Future[T]:
-    """``work(ctx)`` in a daemon thread: an interrupted run does not wait for it."""
-    future: Future[T] = Future()
-
-    def run() -> None:
-        try:
-            future.set_result(work(ctx))
-        except BaseException as exc:  # handed to whoever asks for the result
-            future.set_exception(exc)
-
-    threading.Thread(target=run, name="collect-background", daemon=True).start()
-    return future
 
 
 def _sha256(path: Path) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from multiarc.background import in_background
 from multiarc.errors import InputError
 
 LOCAL_HOST = "localhost"
@@ -41,10 +41,7 @@ def inventory_hosts_later(path: Path) -> Callable[[], list[str]]:
     file is an InputError at once; an unreadable one when the hosts are asked for.
     """
     _require_file(path)
-    pool = ThreadPoolExecutor(1, thread_name_prefix="inventory")
-    future = pool.submit(inventory_hosts, path)
-    pool.shutdown(wait=False)  # the thread ends with its one job
-    return future.result
+    return in_background(inventory_hosts, path).result
 
 
 def inventory_hosts(path: Path) -> list[str]:
