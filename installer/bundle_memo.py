@@ -17,6 +17,7 @@ multiarc with other checks re-verifies. ``--reverify`` ignores every kept verdic
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -47,6 +48,7 @@ VERIFIER_MODULES = (
 )
 
 
+@functools.cache
 def verifier_id() -> str:
     """The verifier's identity: its modules' code and the Python (tarfile, lzma) running it."""
     digest = hashlib.sha256(sys.version.encode())
@@ -55,17 +57,18 @@ def verifier_id() -> str:
     return digest.hexdigest()
 
 
+def _only_ours(info: os.stat_result) -> bool:
+    """The user's own, and nobody else can write it."""
+    return info.st_uid == os.geteuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+
+
 def _owned_folder(folder: Path) -> bool:
-    """The folder exists, is a real folder, the user's own, and nobody else can write it."""
+    """The folder exists, is a real folder (not a link), and is only ours."""
     try:
         info = os.lstat(folder)
     except OSError:
         return False
-    return (
-        stat.S_ISDIR(info.st_mode)
-        and info.st_uid == os.geteuid()
-        and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-    )
+    return stat.S_ISDIR(info.st_mode) and _only_ours(info)
 
 
 def _entry_name(size: int, sha256: str) -> str:
@@ -79,11 +82,7 @@ def _read_owned(path: Path) -> dict[str, Any] | None:
         return None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if (
-            not stat.S_ISREG(info.st_mode)
-            or info.st_uid != os.geteuid()
-            or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
-        ):
+        if not (stat.S_ISREG(info.st_mode) and _only_ours(info)):
             return None
         try:
             data = json.loads(handle.read())
@@ -136,17 +135,11 @@ def recall(path: Path, folder: Path, keep_copy: Path | None) -> VerifiedBundle |
     except OSError:  # unreadable, or no room for the copy: the full verification says why
         return None
     data = _read_owned(folder / _entry_name(read, sha256))
-    if (
-        data is None
-        or data.get("verifier") != verifier_id()
-        or data.get("archive_sha256") != sha256
-    ):
-        if keep_copy is not None:
-            keep_copy.unlink(missing_ok=True)
-        return None
-    try:
-        checked = _from_dict(data, path, keep_copy)
-    except (KeyError, TypeError, ValueError, MultiarcError):
+    checked = None
+    if data and data.get("verifier") == verifier_id() and data.get("archive_sha256") == sha256:
+        with contextlib.suppress(KeyError, TypeError, ValueError, MultiarcError):
+            checked = _from_dict(data, path, keep_copy)
+    if checked is None:  # no verdict on these bytes: the full verification makes its copy
         if keep_copy is not None:
             keep_copy.unlink(missing_ok=True)
         return None
