@@ -95,12 +95,13 @@ def entry_default(entry):
     return ">".join(ids if by_id else titles), ">".join(titles)
 
 
-def read_text(path):
+def read_text(path, default=""):
+    """A file's text; ``default`` when it is missing or unreadable."""
     try:
         with open(path) as handle:
             return handle.read()
     except OSError:
-        return ""
+        return default
 
 
 def lookup(module, path, release, mkconfig=None):

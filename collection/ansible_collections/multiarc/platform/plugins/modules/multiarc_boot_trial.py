@@ -122,15 +122,8 @@ from ansible_collections.multiarc.platform.plugins.module_utils.grub_menu import
     lookup,
     missing_message,
     parse,
+    read_text,
 )
-
-
-def _read(path, default=""):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except OSError:
-        return default
 
 
 def grub_default(defaults_text):
@@ -152,7 +145,7 @@ def grub_env(module, boot_directory):
 
 def earlier_trial(state_file, release):
     try:
-        trial = json.loads(_read(state_file, "{}")).get("trial_boot")
+        trial = json.loads(read_text(state_file, "{}")).get("trial_boot")
     except (ValueError, AttributeError):
         return None
     return trial if isinstance(trial, dict) and trial.get("kernel") == release else None
@@ -198,13 +191,13 @@ def main():
     )
     p = module.params
     # GRUB_DEFAULT as the system had it before this run (the fallback may be named there)
-    configured = grub_default(_read(p["defaults_file"]))
+    configured = grub_default(read_text(p["defaults_file"]))
     defaults = saved_default(module, p)
     edits = {"changed": bool(defaults.changes), "changes": defaults.changes}
     if module._diff and defaults.diffs:
         edits["diff"] = defaults.diffs
     release = p["release"]
-    running = _read(p["running_release_file"]).strip()
+    running = read_text(p["running_release_file"]).strip()
     cfg, target, regenerated = lookup(module, p["grub_cfg"], release, p["mkconfig"])
     edits["changed"] = edits["changed"] or regenerated
     edits["regenerated"] = regenerated

@@ -59,19 +59,14 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.multiarc.platform.plugins.module_utils.file_batch import (  # noqa: E402
     Batch,
 )
+from ansible_collections.multiarc.platform.plugins.module_utils.grub_menu import (  # noqa: E402
+    read_text,
+)
 
 CMDLINE_LINE = r"^[ \t]*GRUB_CMDLINE_LINUX_DEFAULT="
 CMDLINE = re.compile(CMDLINE_LINE + "(.*)$", re.M)
 LINUX = re.compile(r"^[ \t]*linux(?:efi|16)?[ \t].*$", re.M)
 RECOVERY = re.compile(r"\s(single|recovery)(\s|$)")
-
-
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
 
 
 def current_words(defaults_text):
@@ -113,9 +108,9 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    text = _read(p["defaults_file"])
+    text = read_text(p["defaults_file"], None)
     if text is None:
-        module.fail_json(msg=f"{p['defaults_file']} does not exist")
+        module.fail_json(msg=f"{p['defaults_file']} does not exist or cannot be read")
     words = current_words(text)
     wanted = wanted_words(words, p["params"])
     batch = Batch(module)
@@ -127,7 +122,7 @@ def main():
     result = {
         "changed": bool(batch.changes),
         "changes": batch.changes,
-        "stale": cfg_is_stale(_read(p["grub_cfg"]), p["params"]),
+        "stale": cfg_is_stale(read_text(p["grub_cfg"]), p["params"]),
         "cmdline": " ".join(wanted),
     }
     if module._diff and batch.diffs:
