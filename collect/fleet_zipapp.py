@@ -8,6 +8,7 @@ behind: psutil and pyudev are optional in the collectors, rich is only used on a
 
 from __future__ import annotations
 
+import ast
 import zipfile
 from pathlib import Path
 
@@ -33,8 +34,37 @@ from multiarc.collect.entry import main
 
 main()
 '''
-# The shared modules collect imports (one place: checked by the test that runs the .pyz).
-SHARED_MODULES = ("__init__.py", "errors.py", "paths.py", "devices.py")
+
+
+def _imported_top_modules(source: Path, top: Path) -> set[str]:
+    """Names of multiarc's own top-level modules (``multiarc/<name>.py``) that ``source``
+    imports, lazily or not: ``import multiarc.x``, ``from multiarc.x import y``,
+    ``from multiarc import x``. Subpackages (collect, installer...) are not modules here."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_bytes(), filename=str(source))):
+        if isinstance(node, ast.Import):
+            dotted = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            dotted = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in dotted:
+            parts = name.split(".")
+            if len(parts) >= 2 and parts[0] == "multiarc" and (top / f"{parts[1]}.py").is_file():
+                found.add(parts[1])
+    return found
+
+
+def shared_modules(package: Path, top: Path) -> list[str]:
+    """The file names in ``top`` (multiarc/) that ``package`` needs, followed through the
+    shared modules' own imports, so that a new shared import can never be left behind."""
+    needed: set[str] = set()
+    pending = [path for path in package.rglob("*.py") if "__pycache__" not in path.parts]
+    while pending:
+        for name in _imported_top_modules(pending.pop(), top) - needed:
+            needed.add(name)
+            pending.append(top / f"{name}.py")
+    return ["__init__.py", *sorted(f"{name}.py" for name in needed)]
 
 
 def _package_files(folder: Path, arcname: str) -> list[tuple[Path, str]]:
@@ -48,8 +78,9 @@ def _package_files(folder: Path, arcname: str) -> list[tuple[Path, str]]:
 def zipapp_members() -> list[tuple[Path, str]]:
     """(file on the controller, name in the .pyz) of everything the node needs."""
     top = Path(multiarc.__file__).parent
-    members = [(top / name, f"multiarc/{name}") for name in SHARED_MODULES]
-    members += _package_files(Path(multiarc.collect.__file__).parent, "multiarc/collect")
+    package = Path(multiarc.collect.__file__).parent
+    members = [(top / name, f"multiarc/{name}") for name in shared_modules(package, top)]
+    members += _package_files(package, "multiarc/collect")
     members += _package_files(Path(click.__file__).parent, "click")
     return members
 

@@ -20,7 +20,7 @@ from multiarc.collect.cli import main
 from multiarc.collect.context import Context
 from multiarc.collect.fleet_run import FleetCollectOptions, node_arguments
 from multiarc.collect.fleet_tokens import ArchiveRefused, FleetMap, Renumber, rewrite_archive
-from multiarc.collect.fleet_zipapp import build_zipapp
+from multiarc.collect.fleet_zipapp import build_zipapp, shared_modules
 
 from multiarc.fleet import FleetHost
 from tests.collect.conftest import extract_all
@@ -47,6 +47,24 @@ def test_the_shipped_collector_runs_on_a_bare_python(tmp_path: Path) -> None:
     cpu = next(f for f in check.manifest["files"] if f["name"] == "cpu/probes.json")
     assert cpu["status"] == "ok"
     assert json.loads((tmp_path / "node.map").read_text())
+
+
+def test_the_shipped_modules_follow_every_import_of_multiarc(tmp_path: Path) -> None:
+    """Each spelling of an import of a top-level multiarc module, lazy ones too, and the
+    shared modules' own imports; subpackages and other libraries are not shipped this way."""
+    top, package = tmp_path / "multiarc", tmp_path / "multiarc" / "collect"
+    package.mkdir(parents=True)
+    for name in ("errors", "paths", "clock", "chain", "unused", "lazy"):
+        (top / f"{name}.py").write_text("")
+    (top / "paths.py").write_text("from multiarc.chain import x\n")
+    (package / "a.py").write_text(
+        "import multiarc.errors as e\nfrom multiarc import paths, collect\n"
+        "from multiarc.collection import ROOT\nimport click\n"
+        "def later():\n    from multiarc.clock import now\n    import multiarc.lazy\n"
+    )
+    assert shared_modules(package, top) == [
+        "__init__.py", "chain.py", "clock.py", "errors.py", "lazy.py", "paths.py",
+    ]  # fmt: skip
 
 
 def test_fleet_map_gives_one_token_per_value_across_nodes() -> None:
