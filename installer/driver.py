@@ -264,17 +264,51 @@ def kill_orphans(private: Path, grace_s: float = 2.0) -> int:
     return count
 
 
+@dataclass(frozen=True)
+class AdhocResult:
+    """ansible-runner's status of an ad-hoc run, and what each failed host said."""
+
+    status: str
+    said: dict[str, str] = field(default_factory=dict)
+
+    def last_words(self, width: int = 160) -> str:
+        """Each failed host's last line of output, on one line for an error message."""
+        words = []
+        for host, text in sorted(self.said.items()):
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            last = lines[-1] if lines else "no output"
+            words.append(f"{host}: {last[:width]}")
+        return "; ".join(words)
+
+
+def _failure_text(result: dict[str, Any]) -> str:
+    """A command's output (stderr last: apt's and dpkg's errors are there), or Ansible's
+    message where there is none (unreachable, module failure)."""
+    parts = [str(result.get(key) or "") for key in ("stdout", "stderr")]
+    output = "\n".join(part for part in parts if part.strip())
+    return output or str(result.get("msg") or "")
+
+
 def run_adhoc(
     inventory: Path,
     hosts: list[str],
     module: str,
     module_args: str,
     runner_dir: Path,
-) -> str:
-    """Run one module on some inventory hosts (reboot, repair); return ansible-runner's status."""
+) -> AdhocResult:
+    """Run one module on some inventory hosts (reboot, repair): ansible-runner's status and
+    the output of each host where it failed (its folder is removed when it ends)."""
     runner_dir.mkdir(parents=True, exist_ok=True)
     private_dir = Path(tempfile.mkdtemp(prefix="adhoc-", dir=runner_dir))
     control_dir = Path(tempfile.mkdtemp(prefix="multiarc-cp-"))
+    said: dict[str, str] = {}
+
+    def keep_failures(event: dict[str, Any]) -> bool:
+        if event.get("event") in ("runner_on_failed", "runner_on_unreachable"):
+            data = event.get("event_data") or {}
+            said[str(data.get("host", "?"))] = _failure_text(data.get("res") or {})
+        return True
+
     try:
         runner = ansible_runner.run(
             private_data_dir=str(private_dir),
@@ -283,9 +317,10 @@ def run_adhoc(
             module=module,
             module_args=module_args,
             envvars=runner_envvars(control_dir),
+            event_handler=keep_failures,
             quiet=True,
         )
-        return str(runner.status)
+        return AdhocResult(str(runner.status), said)
     finally:
         close_ssh_masters(control_dir)
         shutil.rmtree(control_dir, ignore_errors=True)

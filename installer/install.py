@@ -233,7 +233,8 @@ def _install_locked(
         save_state(install_paths.state_file, state)
         if interrupted:
             say("the last run was interrupted: finishing interrupted package operations ...")
-            repair_packages(inventory, hosts, install_paths.runner_dir)
+            repair_log = install_paths.log_dir / f"install-{run.stamp}.repair.log"
+            repair_packages(inventory, hosts, install_paths.runner_dir, repair_log)
             notes.append(
                 "ran `dpkg --configure -a` where the interrupted run left packages half "
                 f"installed ({', '.join(hosts)})"

@@ -67,15 +67,25 @@ REPAIR_DPKG = (
 )
 
 
-def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path) -> None:
+def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path, log: Path) -> None:
     """Finish the package operations a killed run left (``dpkg --configure -a``, and apt
-    for a package left half installed)."""
-    status = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
-    if status != "successful":
-        raise MultiarcError(
-            "dpkg --configure -a failed after the interrupted run (apt-get -f install too)",
-            "see `dpkg --audit` on the host(s), fix what it names, then multiarc-install again",
+    for a package left half installed). Where it fails, the nodes' whole output goes to
+    ``log`` and their last line into the error."""
+    result = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
+    if result.status == "successful":
+        return
+    kept = ""
+    with contextlib.suppress(OSError):
+        log.write_text(
+            "".join(f"== {host}\n{text.rstrip()}\n" for host, text in sorted(result.said.items()))
         )
+        kept = f"; the nodes' output is in {log}"
+    said = result.last_words()
+    raise MultiarcError(
+        "dpkg --configure -a failed after the interrupted run (apt-get -f install too)"
+        + (f": {said}" if said else f" ({result.status})"),
+        f"see `dpkg --audit` on the host(s), fix what it names, then multiarc-install again{kept}",
+    )
 
 
 def reboot_hosts(
@@ -101,12 +111,13 @@ def reboot_hosts(
     module, args = (
         ("ansible.builtin.command", override) if override else ("ansible.builtin.reboot", "")
     )
-    status = run_adhoc(
+    result = run_adhoc(
         request.inventory, report.reboot_hosts, module, args, install_paths.runner_dir
     )
-    if status != "successful":
+    if result.status != "successful":
+        said = result.last_words()
         raise MultiarcError(
-            f"reboot of {', '.join(report.reboot_hosts)} failed ({status})",
+            f"reboot of {', '.join(report.reboot_hosts)} failed ({said or result.status})",
             f"reboot them by hand; the log is {report.log}",
         )
     return list(report.reboot_hosts)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,42 @@ def test_real_check_run_changes_nothing_and_records_everything(tmp_path: Path) -
     assert status == "successful" and marker.read_text() == "installed\n"
     status, tally, _ = run(check=False)
     assert tally.totals().changed == 0  # idempotent re-run
+
+
+# -- ad-hoc runs (repair, reboot): what a failed node said reaches the error ---------------
+
+
+def test_a_failed_repair_names_what_the_node_said_and_keeps_its_whole_output(
+    tmp_path: Path,
+) -> None:
+    """A real ad-hoc Ansible run on this machine (local connection): the repair's shell
+    fails, and the node's last line is in the one error line, all of its output in a log."""
+    from multiarc.installer import node_ops
+
+    inventory = tmp_path / "hosts.ini"
+    inventory.write_text(
+        f"[nodes]\nrack-7 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+    )
+    failing = "echo 'Reading package lists...'; echo 'E: Unmet dependencies: libze1' >&2; exit 100"
+    result = driver.run_adhoc(inventory, ["rack-7"], "ansible.builtin.shell", failing, tmp_path)
+    assert result.status == "failed"
+    assert result.last_words() == "rack-7: E: Unmet dependencies: libze1"
+
+    log = tmp_path / "repair.log"
+    original = node_ops.REPAIR_DPKG
+    try:
+        node_ops.REPAIR_DPKG = failing
+        with pytest.raises(node_ops.MultiarcError) as raised:
+            node_ops.repair_packages(inventory, ["rack-7"], tmp_path / "runner", log)
+    finally:
+        node_ops.REPAIR_DPKG = original
+    rendered = raised.value.render().splitlines()
+    assert rendered[0] == (
+        "error: dpkg --configure -a failed after the interrupted run (apt-get -f install too): "
+        "rack-7: E: Unmet dependencies: libze1"
+    )
+    assert rendered[1].startswith("  hint: see `dpkg --audit`") and str(log) in rendered[1]
+    assert log.read_text().splitlines() == [
+        "== rack-7", "Reading package lists...", "E: Unmet dependencies: libze1",
+    ]  # fmt: skip
+    assert list((tmp_path / "runner").iterdir()) == []  # the ad-hoc folder does not stay

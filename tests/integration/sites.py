@@ -256,7 +256,8 @@ def assert_next_run_completes(site: Site, archive: Path, tree: Path) -> None:
     """After a killed run: the next run says it completes it, runs `dpkg --configure -a`,
     and leaves dpkg clean with every package of the bundle at its version."""
     done = site.install(archive)
-    assert done.returncode == 0, explain(done)
+    repairs = "".join(log.read_text() for log in sorted(site.log_dir.glob("*.repair.log")))
+    assert done.returncode == 0, f"{explain(done)}\n--- the repair's output\n{repairs[-6000:]}"
     out = flat(done.stdout)
     assert "did not finish; this run completes it" in out
     assert "ran `dpkg --configure -a`" in out
