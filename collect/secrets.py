@@ -38,25 +38,42 @@ _BARE = re.compile(
 )
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 _SECRET_NAME = (
-    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH)"
+    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
+    r"|_CREDENTIAL|_CREDENTIALS|_PSK)"
     r"|[\w.-]*(?:PASSWORD|PASSWD|SECRET)[\w.-]*|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
     r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
     r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
-    r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token)"
+    r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token"
+    r"|pass|pwd|psk|key|credentials?)"
 )
 _VALUE = r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;}]{1,4096})"
 # The lookahead (a name is only [\w.-], then the separator) fails at once where no "=" or
 # ":" ends the word: the names alone are tried at every start in a word (after "-" or "."),
 # each scanning to its end, which was 20 ms on the long lines of apt's history.log.
 _ASSIGNMENT = re.compile(
-    r"(?P<name>(?<!\w)(?=[\w.-]*+[ \t]*+[=:])" + _SECRET_NAME + r")(?P<sep>[ \t]*[=:][ \t]*)"
-    + _VALUE,
+    r"(?P<name>(?<!\w)(?=[\w.-]*+[ \t]*+[=:?+])" + _SECRET_NAME + r")"
+    r"(?P<sep>[ \t]*(?:=>|:=|\?=|\+=|[=:])[ \t]*)" + _VALUE,  # =, :, Perl's =>, make's :=
     re.IGNORECASE,
 )
 # netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
 _NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase))(?P<sep>[ \t]+)"
                     + _VALUE,
                     re.IGNORECASE)  # fmt: skip
+# command-line options: --token SECRET, --api-key SECRET, --client-secret SECRET
+_OPTION = re.compile(
+    r"(?P<name>(?<![\w-])--?(?:[\w-]*(?:token|secret|api-?key|access-?key|private-?key|psk)"
+    r"|pass|pwd|credentials?|auth))(?P<sep>[ \t]+)(?P<value>(?!-)[^\s\"',;}]{1,4096})",
+    re.IGNORECASE,
+)
+# XML elements: <password>SECRET</password>, <apiKey>SECRET</apiKey>
+_XML_SECRET = re.compile(
+    r"(?P<name><(?P<tag>" + _SECRET_NAME + r")(?:\s[^<>]*)?>)(?P<sep>)"
+    r"(?P<value>[^<\n]{1,4096})(?=</(?P=tag)>)",
+    re.IGNORECASE,
+)
+# HTTP cookies are sessions: a Cookie or Set-Cookie header's whole value
+_COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value>[^\n]+)",
+                     re.IGNORECASE)  # fmt: skip
 _JSON_SECRET = re.compile(
     r"(?P<name>([\"'])(?:" + _SECRET_NAME + r"|auth|credentials?)\2)(?P<sep>[ \t]*:[ \t]*)"
     r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, or a Python dict's repr
@@ -96,7 +113,7 @@ TELLTALES = (
     "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
     "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
     "private key", "pass", "pwd", "secret", "token", "key", "auth", "credential", "hooks.slack",
-    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U",
+    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U", "psk", "cookie",
 )  # fmt: skip
 _TELLTALES = tuple(t.encode() for t in TELLTALES)
 _TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
@@ -238,7 +255,7 @@ def _scrub_all(text: str, where: str, findings: Findings) -> str:
         def replace(m: re.Match[str]) -> str:
             if keep_name:
                 value = m.group("value").strip("\"'")
-                if not value or _NOT_SECRET.match(value.strip()):
+                if not value or _NOT_SECRET.match(value.strip()) or _is_a_path(m, value):
                     return m.group(0)
                 findings.add(where, kind)
                 return f"{m.group('name')}{m.group('sep')}{marker(kind)}"
@@ -267,7 +284,15 @@ def _scrub_all(text: str, where: str, findings: Findings) -> str:
     text = sub(_JSON_SECRET, "secret", text, keep_name=True)
     text = sub(_ASSIGNMENT, "secret", text, keep_name=True)
     text = sub(_NETRC, "secret", text, keep_name=True)
+    text = sub(_OPTION, "secret", text, keep_name=True)
+    text = sub(_XML_SECRET, "secret", text, keep_name=True)
+    text = sub(_COOKIE, "cookie", text, keep_name=True)
     return text
+
+
+def _is_a_path(m: re.Match[str], value: str) -> bool:
+    """``PWD=/home/u``: the shell's working directory, not a password."""
+    return m.group("name").lstrip("-").lower() == "pwd" and value.startswith(("/", "~"))
 
 
 def credential_passwords(text: str) -> set[str]:
@@ -282,8 +307,13 @@ def credential_passwords(text: str) -> set[str]:
     return found
 
 
+_SHELL_PATHS = frozenset({"PWD", "OLDPWD"})  # the shell's working directories, never secrets
+
+
 def is_secret_name(name: str) -> bool:
     """An environment variable or setting that holds a secret by its name."""
+    if name.upper() in _SHELL_PATHS:
+        return False
     return re.fullmatch(_SECRET_NAME, name, re.IGNORECASE) is not None
 
 

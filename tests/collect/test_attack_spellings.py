@@ -1,5 +1,7 @@
 """Secret spellings the other tests do not name: a Python dict's repr (an evaluation's
-results and logs print configs that way) and ``*_PWD`` settings (MYSQL_PWD, db_pwd)."""
+results and logs print configs that way), ``*_PWD`` settings (MYSQL_PWD, db_pwd), short
+names (pass, pwd, psk, key, credential), command-line options, XML elements, Perl's and
+make's assignments, and HTTP cookies."""
 
 from __future__ import annotations
 
@@ -15,6 +17,24 @@ from multiarc.collect import secrets as sec
         "{'HF_TOKEN': \"Hunter2Leak\"}",
         "MYSQL_PWD=Hunter2Leak",
         "db_pwd: Hunter2Leak",
+        "psk=Hunter2Leak",  # wpa_supplicant
+        "Server=db;Uid=sa;Pwd=Hunter2Leak;",  # an ODBC connection string
+        "Pass=Hunter2Leak",
+        "pass: Hunter2Leak",
+        "key=Hunter2Leak",
+        "credential=Hunter2Leak",
+        "MY_APP_CREDENTIALS=Hunter2Leak",
+        "WIFI_PSK=Hunter2Leak",
+        "vllm serve m --token Hunter2Leak --port 8000",
+        "tool --api-key Hunter2Leak",
+        "tool --client-secret Hunter2Leak",
+        "<password>Hunter2Leak</password>",
+        '<apiKey type="x">Hunter2Leak</apiKey>',
+        "password => 'Hunter2Leak'",
+        "DB_PASSWORD := Hunter2Leak",
+        "API_TOKEN ?= Hunter2Leak",
+        "Cookie: session=Hunter2Leak",
+        "Set-Cookie: sid=Hunter2Leak; HttpOnly",
     ],
 )
 def test_unnamed_spellings_are_removed(text: str) -> None:
@@ -26,6 +46,27 @@ def test_unnamed_spellings_are_removed(text: str) -> None:
 
 def test_pwd_and_oldpwd_are_kept() -> None:
     assert sec.scrub("PWD=/home/u\nOLDPWD=/tmp", "f", sec.Findings()) == "PWD=/home/u\nOLDPWD=/tmp"
+    # the environment's PWD is not a secret value to remove from every other text
+    assert not sec.is_secret_name("PWD") and not sec.is_secret_name("OLDPWD")
+    assert sec.is_secret_name("MYSQL_PWD") and sec.is_secret_name("WIFI_PSK")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token expired",  # prose: a keyword without a separator
+        "apt-get install --reinstall --pass-through pkg",
+        "key_mgmt=WPA-PSK",
+        "git config credential.helper=store",
+        "Signed-By: /usr/share/keyrings/intel.gpg",
+        "tool --token --verbose",  # the option's value is the next option: nothing to hide
+        "passed: 5",
+    ],
+)
+def test_look_alikes_are_kept(text: str) -> None:
+    found = sec.Findings()
+    assert sec.scrub(text, "f", found) == text
+    assert not found.as_list()
 
 
 def test_pwd_passes_the_prefilter_in_long_texts() -> None:

@@ -54,6 +54,10 @@ SECRETS = {
     "curl-user": "CurlPw9x",
     "sshpass": "SshPassPw",
     "webhook": "XyZwebhook0123456789",
+    "cli-token": "CliT0kenPw",
+    "xml-password": "XmlPassPw",
+    "cookie": "C00kieSid",
+    "psk": "WifiPskPw",
 }
 GPU_SERIALS = ("LQAC50600012", "LQAC50600013", "11-22-33-44-55-66-77-88")
 DMI = ("DMISERIAL9", "4c4c4544-0042-3510-8052-b7c04f4b3399")
@@ -102,7 +106,10 @@ def hostile_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
            f"gitlab {GLPAT}\naws {AWS}\njwt {JWT}\ncurl -H 'Authorization: {BEARER}'\n"
            "project ProjectZeus on a.b.corp.example\n"
            f"curl -u alice:{s['curl-user']} https://x\nsshpass -p {s['sshpass']} ssh h\n"
-           f"notify https://hooks.slack.com/services/T01/B02/{s['webhook']}\n")
+           f"notify https://hooks.slack.com/services/T01/B02/{s['webhook']}\n"
+           f"vllm serve m --api-key {s['cli-token']} --port 8000\n"
+           f"<password>{s['xml-password']}</password>\nCookie: sid={s['cookie']}\n"
+           f"psk={s['psk']}\n")
     _write(run / ".netrc", f"machine h login u password {s['netrc']}\n")
     _write(run / "id_rsa", f"-----BEGIN OPENSSH PRIVATE KEY-----\n{s['ssh-key']}\n")
     _write(run / ".env", f"DB_URL=x\nSECRET={s['dotenv']}\n")
