@@ -39,8 +39,10 @@ _BARE = re.compile(
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 _SECRET_NAME = (
     r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
-    r"|_CREDENTIAL|_CREDENTIALS|_PSK)"
-    r"|[\w.-]*(?:PASSWORD|PASSWD|SECRET)[\w.-]*|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
+    r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data)"
+    r"|[\w.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]*"
+    r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
+    r"|(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
     r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
     r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
     r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token"
@@ -56,7 +58,8 @@ _ASSIGNMENT = re.compile(
     re.IGNORECASE,
 )
 # netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
-_NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase))(?P<sep>[ \t]+)"
+_NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase|rootpw|bindpw))"
+                    r"(?P<sep>[ \t]+)"
                     + _VALUE,
                     re.IGNORECASE)  # fmt: skip
 # command-line options: --token SECRET, --api-key SECRET, --client-secret SECRET
@@ -75,8 +78,27 @@ _XML_SECRET = re.compile(
 _COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value>[^\n]+)",
                      re.IGNORECASE)  # fmt: skip
 _JSON_SECRET = re.compile(
-    r"(?P<name>([\"'])(?:" + _SECRET_NAME + r"|auth|credentials?)\2)(?P<sep>[ \t]*:[ \t]*)"
-    r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, or a Python dict's repr
+    r"(?P<name>([\"'])(?:" + _SECRET_NAME + r"|auth|credentials?)\2\]?)(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
+    re.IGNORECASE,
+)
+# .NET and Java settings: <add key="Password" value="SECRET"/>, name="token" value="..."
+_KEY_VALUE_SECRET = re.compile(
+    r"(?P<name>\b(?:key|name)[ \t]*=[ \t]*([\"'])" + _SECRET_NAME + r"\2[ \t]+value[ \t]*=[ \t]*)"
+    r"(?P<sep>)(?P<value>\"[^\"\n]{1,4096}\"|'[^'\n]{1,4096}')",
+    re.IGNORECASE,
+)
+# signed URLs: Azure SAS (sig=), AWS and Google presigned URLs (X-Amz-Signature=...)
+_URL_SIGNATURE = re.compile(
+    r"(?P<name>(?<=[?&;])(?:sig|signature|x-(?:amz|goog)-(?:signature|credential|security-token)))"
+    r"(?P<sep>=)(?P<value>[^&\s\"'#<>]{1,4096})",
+    re.IGNORECASE,
+)
+# passwords given to -p: mysql -pSECRET, docker login -p SECRET (elsewhere -p is a port)
+_DASH_P = re.compile(
+    r"(?P<name>\b(?:mysql\w*|mariadb\w*)\b[^\n]*?[ \t](?-i:-p)|\blogin\b[^\n]*?[ \t](?-i:-p)[ \t]+)"
+    r"(?P<sep>)"
+    r"(?P<value>[^\s\"']{1,4096})",
     re.IGNORECASE,
 )
 _AUTH_HEADER = re.compile(
@@ -113,7 +135,8 @@ TELLTALES = (
     "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
     "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
     "private key", "pass", "pwd", "secret", "token", "key", "auth", "credential", "hooks.slack",
-    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U", "psk", "cookie",
+    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U", "psk", "cookie", "sig",
+    "mysql", "mariadb", "login", "pw",
 )  # fmt: skip
 _TELLTALES = tuple(t.encode() for t in TELLTALES)
 _TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
@@ -122,6 +145,34 @@ _BIG = 4096  # a text this long is scrubbed only on the lines that need it
 _NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-)$",
                          re.IGNORECASE)  # fmt: skip
 _NO_PROXY = re.compile(r"\bno_proxy\b", re.IGNORECASE)
+
+
+# The named-value patterns, in order, with the substrings (lowered) one of which a match
+# holds; "" is in every text.
+_NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (_AUTH_HEADER, "authorization", ("authorization",)),
+    (_KEY_VALUE_SECRET, "secret", ("value",)),
+    (_URL_SIGNATURE, "url-signature", ("sig", "x-amz-", "x-goog-")),
+    (_DASH_P, "secret", ("mysql", "mariadb", "login")),
+    (_JSON_SECRET, "secret", ('"', "'")),
+    (_ASSIGNMENT, "secret", ("=", ":")),
+    (_NETRC, "secret", ("pass", "pw")),
+    (_OPTION, "secret", ("-",)),
+    (_XML_SECRET, "secret", ("</",)),
+    (_COOKIE, "cookie", ("cookie",)),
+)
+# The token shapes' own telltales (by pattern text): those not listed are always tried.
+_SHAPE_NEEDLES: dict[str, tuple[str, ...]] = {
+    pattern.pattern: needles
+    for (_kind, pattern), needles in zip(
+        TOKEN_SHAPES,
+        (("hf_",), ("gh",), ("github_pat_",), ("glpat-",),
+         ("akia", "asia", "agpa", "aida", "aroa"), ("xox",), ("sk-",), ("npm_",), ("aiza",),
+         ("bearer",), ("eyj",), ("hooks.slack", "webhooks"), ("k_live_", "k_test_"),
+         ("-u", "--user", "sshpass")),
+        strict=True,
+    )
+}
 
 
 def marker(kind: str) -> str:
@@ -275,18 +326,22 @@ def _scrub_all(text: str, where: str, findings: Findings) -> str:
         findings.add(where, "credentials")
         return marker("credentials") + "@"
 
+    # A pattern whose telltale is nowhere in the text cannot match: skip it (a text holding
+    # a character that re's IGNORECASE folds to ASCII is searched by every pattern).
+    lowered = None if any(c in text for c in _FOLDS_TO_ASCII) else text.lower()
+
+    def wanted(needles: tuple[str, ...]) -> bool:
+        return lowered is None or any(n in lowered for n in needles)
+
     text = _scrub_keys(text, where, findings)
     text = _URL.sub(url, text)
     text = _BARE.sub(bare, text)
     for kind, pattern in TOKEN_SHAPES:
-        text = sub(pattern, kind, text)
-    text = sub(_AUTH_HEADER, "authorization", text, keep_name=True)
-    text = sub(_JSON_SECRET, "secret", text, keep_name=True)
-    text = sub(_ASSIGNMENT, "secret", text, keep_name=True)
-    text = sub(_NETRC, "secret", text, keep_name=True)
-    text = sub(_OPTION, "secret", text, keep_name=True)
-    text = sub(_XML_SECRET, "secret", text, keep_name=True)
-    text = sub(_COOKIE, "cookie", text, keep_name=True)
+        if wanted(_SHAPE_NEEDLES.get(pattern.pattern, ("",))):
+            text = sub(pattern, kind, text)
+    for pattern, kind, needles in _NAMED_VALUES:
+        if wanted(needles):
+            text = sub(pattern, kind, text, keep_name=True)
     return text
 
 

@@ -35,6 +35,17 @@ from multiarc.collect import secrets as sec
         "API_TOKEN ?= Hunter2Leak",
         "Cookie: session=Hunter2Leak",
         "Set-Cookie: sid=Hunter2Leak; HttpOnly",
+        "https://acct.blob.core.windows.net/c/b?sv=2022-11-02&sig=Hunter2Leak",  # Azure SAS
+        "https://b.s3.amazonaws.com/k?X-Amz-Credential=AK%2F1&X-Amz-Signature=Hunter2Leak",
+        "    client-key-data: Hunter2Leak",  # a kubeconfig
+        "mysql -u root -pHunter2Leak db",
+        "docker login -u me -p Hunter2Leak registry.corp",
+        "os.environ['HF_TOKEN'] = 'Hunter2Leak'",
+        "wpa_passphrase=Hunter2Leak",
+        '<add key="Password" value="Hunter2Leak"/>',
+        "rootpw Hunter2Leak",  # kickstart
+        "ldap_bind_pw = Hunter2Leak",
+        "DBPASS=Hunter2Leak",
     ],
 )
 def test_unnamed_spellings_are_removed(text: str) -> None:
@@ -61,6 +72,9 @@ def test_pwd_and_oldpwd_are_kept() -> None:
         "Signed-By: /usr/share/keyrings/intel.gpg",
         "tool --token --verbose",  # the option's value is the next option: nothing to hide
         "passed: 5",
+        "ssh -p 2222 host && mysql -h db -P3306 && mkdir -p /x",  # -p as a port or a flag
+        "https://x/y?signed=1&sigma=2",
+        "bypass=on",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:
