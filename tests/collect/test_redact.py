@@ -261,7 +261,7 @@ def test_telltale_lines_of_any_text_are_the_regex_ones(pieces: list[str]) -> Non
     from multiarc.collect import secrets as sec
 
     text = "".join(pieces)
-    by_regex = sec._lines_of(text, (m.start() for m in sec._TELLTALE_ANYCASE.finditer(text)))
+    by_regex = sec._lines_of(text, (m.start() for m in sec.TELLTALE_ANYCASE.finditer(text)))
     assert sec._telltale_lines(text) == by_regex
 
 

@@ -1,0 +1,159 @@
+"""The patterns that find secrets in collected texts (used by secrets.py): credentials in
+URLs, settings named for a secret, command-line options, headers, token shapes, private
+key blocks, and the lowered telltales one of which each of them needs (the prefilter, and
+the gate that skips a pattern whose telltale is nowhere in a text).
+
+Names are matched case-insensitively; every value pattern has the groups ``name``, ``sep``
+and ``value``, so the name stays and only the value is replaced.
+"""
+
+from __future__ import annotations
+
+import re
+
+# scheme://[user[:password]]@host : greedy up to the last "@" before the host
+URL = re.compile(
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://)(?P<cred>[^\s/@:'\"<>]+(?::[^\s'\"<>]*)?)@"
+    r"(?=[A-Za-z0-9\[][^\s/@'\"<>]*(?:[\s/'\"<>;,)]|$))"
+)
+# user:password@host without a scheme (proxy variables, Environment= lines)
+BARE = re.compile(
+    r"(?<![\w@:/.%+-])(?P<cred>[\w.%+-]+:[^\s'\"<>@]*(?:@[^\s'\"<>@]*)*?)@"
+    r"(?=[A-Za-z0-9][\w.-]*(?::\d+)?(?:[\s/'\";,)]|$))"
+)
+# NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
+SECRET_NAME = (
+    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
+    r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data)"
+    r"|[\w.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]*"
+    r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
+    r"|(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
+    r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
+    r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
+    r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token"
+    r"|pass|pwd|psk|key|credentials?)"
+)
+VALUE = r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;}]{1,4096})"
+# The lookahead (a name is only [\w.-], then the separator) fails at once where no "=" or
+# ":" ends the word: the names alone are tried at every start in a word (after "-" or "."),
+# each scanning to its end, which was 20 ms on the long lines of apt's history.log.
+ASSIGNMENT = re.compile(
+    r"(?P<name>(?<!\w)(?=[\w.-]*+[ \t]*+[=:?+])" + SECRET_NAME + r")"
+    r"(?P<sep>[ \t]*(?:=>|:=|\?=|\+=|[=:])[ \t]*)" + VALUE,  # =, :, Perl's =>, make's :=
+    re.IGNORECASE,
+)
+# netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
+NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase|rootpw|bindpw))"
+                    r"(?P<sep>[ \t]+)"
+                    + VALUE,
+                    re.IGNORECASE)  # fmt: skip
+# command-line options: --token SECRET, --api-key SECRET, --client-secret SECRET
+OPTION = re.compile(
+    r"(?P<name>(?<![\w-])--?(?:[\w-]*(?:token|secret|api-?key|access-?key|private-?key|psk)"
+    r"|pass|pwd|credentials?|auth))(?P<sep>[ \t]+)(?P<value>(?!-)[^\s\"',;}]{1,4096})",
+    re.IGNORECASE,
+)
+# XML elements: <password>SECRET</password>, <apiKey>SECRET</apiKey>
+XML_SECRET = re.compile(
+    r"(?P<name><(?P<tag>" + SECRET_NAME + r")(?:\s[^<>]*)?>)(?P<sep>)"
+    r"(?P<value>[^<\n]{1,4096})(?=</(?P=tag)>)",
+    re.IGNORECASE,
+)
+# HTTP cookies are sessions: a Cookie or Set-Cookie header's whole value
+COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value>[^\n]+)",
+                     re.IGNORECASE)  # fmt: skip
+JSON_SECRET = re.compile(
+    r"(?P<name>([\"'])(?:" + SECRET_NAME + r"|auth|credentials?)\2\]?)(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
+    re.IGNORECASE,
+)
+# .NET and Java settings: <add key="Password" value="SECRET"/>, name="token" value="..."
+KEY_VALUE_SECRET = re.compile(
+    r"(?P<name>\b(?:key|name)[ \t]*=[ \t]*([\"'])" + SECRET_NAME + r"\2[ \t]+value[ \t]*=[ \t]*)"
+    r"(?P<sep>)(?P<value>\"[^\"\n]{1,4096}\"|'[^'\n]{1,4096}')",
+    re.IGNORECASE,
+)
+# signed URLs: Azure SAS (sig=), AWS and Google presigned URLs (X-Amz-Signature=...)
+URL_SIGNATURE = re.compile(
+    r"(?P<name>(?<=[?&;])(?:sig|signature|x-(?:amz|goog)-(?:signature|credential|security-token)))"
+    r"(?P<sep>=)(?P<value>[^&\s\"'#<>]{1,4096})",
+    re.IGNORECASE,
+)
+# passwords given to -p: mysql -pSECRET, docker login -p SECRET (elsewhere -p is a port)
+DASH_P = re.compile(
+    r"(?P<name>\b(?:mysql\w*|mariadb\w*)\b[^\n]*?[ \t](?-i:-p)|\blogin\b[^\n]*?[ \t](?-i:-p)[ \t]+)"
+    r"(?P<sep>)"
+    r"(?P<value>[^\s\"']{1,4096})",
+    re.IGNORECASE,
+)
+AUTH_HEADER = re.compile(
+    r"(?P<name>\bAuthorization)(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<value>(?:Basic|Bearer|Token|Digest)?\s*[^\s\"']+)",
+    re.IGNORECASE,
+)
+PRIVATE_KEY = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END (?:[A-Z0-9]+ )*PRIVATE "
+    r"KEY(?: BLOCK)?-----|\Z)",
+    re.DOTALL,
+)
+TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
+    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
+    ("github-token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
+    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
+    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
+    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
+    ("api-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b")),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
+    ("bearer-token", re.compile(r"\bBearer[ \t]+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE)),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+    ("webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{10,}"
+                           r"|https://discord(?:app)?\.com/api/webhooks/[A-Za-z0-9/_-]{10,}")),
+    ("api-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b")),
+    # command lines: curl -u user:pass, --proxy-user u:p, sshpass -p secret
+    ("credentials", re.compile(r"(?<=\s)(?:-u|--user|--proxy-user|-U)[ \t=]+[^\s:'\"]+:[^\s'\"]+"
+                               r"|\bsshpass[ \t]+-p[ \t]*\S+")),
+)
+# Lower-cased substrings one of which every secret above contains: the prefilter.
+TELLTALES = (
+    "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
+    "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
+    "private key", "pass", "pwd", "secret", "token", "key", "auth", "credential", "hooks.slack",
+    "webhooks", "k_live_", "k_test_", "-u", "--user", "-U", "psk", "cookie", "sig",
+    "mysql", "mariadb", "login", "pw",
+)  # fmt: skip
+TELLTALE_BYTES = tuple(t.encode() for t in TELLTALES)
+TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
+# Placeholders that are not secrets (a value "<redacted:..>" from an earlier pass too).
+NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-)$",
+                         re.IGNORECASE)  # fmt: skip
+NO_PROXY = re.compile(r"\bno_proxy\b", re.IGNORECASE)
+
+
+# The named-value patterns, in order, with the substrings (lowered) one of which a match
+# holds; "" is in every text.
+NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
+    (AUTH_HEADER, "authorization", ("authorization",)),
+    (KEY_VALUE_SECRET, "secret", ("value",)),
+    (URL_SIGNATURE, "url-signature", ("sig", "x-amz-", "x-goog-")),
+    (DASH_P, "secret", ("mysql", "mariadb", "login")),
+    (JSON_SECRET, "secret", ('"', "'")),
+    (ASSIGNMENT, "secret", ("=", ":")),
+    (NETRC, "secret", ("pass", "pw")),
+    (OPTION, "secret", ("-",)),
+    (XML_SECRET, "secret", ("</",)),
+    (COOKIE, "cookie", ("cookie",)),
+)
+# The token shapes' own telltales (by pattern text): those not listed are always tried.
+SHAPE_NEEDLES: dict[str, tuple[str, ...]] = {
+    pattern.pattern: needles
+    for (_kind, pattern), needles in zip(
+        TOKEN_SHAPES,
+        (("hf_",), ("gh",), ("github_pat_",), ("glpat-",),
+         ("akia", "asia", "agpa", "aida", "aroa"), ("xox",), ("sk-",), ("npm_",), ("aiza",),
+         ("bearer",), ("eyj",), ("hooks.slack", "webhooks"), ("k_live_", "k_test_"),
+         ("-u", "--user", "sshpass")),
+        strict=True,
+    )
+}
