@@ -53,15 +53,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from multiarc.installer.verify import PACKAGE_DIRS  # noqa: E402
-
+from tests.fixtures.original_installer import plain_script  # noqa: E402
 from tests.fixtures.real_bundle import (  # noqa: E402
     RealBundleUnavailable,
     image_status,
     real_bundle_archive,
 )
 from tests.fixtures.synthetic_bundle import (  # noqa: E402
-    ONEAPI_COMPONENTS,
     build_bundle_archive,
     build_bundle_tree,
     fixture_cache_dir,
@@ -83,82 +81,6 @@ from tests.integration.sites import (  # noqa: E402
 RATIO_GOAL = 1.3
 RERUN_GOAL_S = 10.0
 METHODS = ("intel", "apt", "multiarc")
-
-# Intel's installer.sh order: kernel first (its own step in the script), then the package
-# folders one by one, in the bundle's order.
-PLAIN_FOLDERS = tuple(d for d in PACKAGE_DIRS if d != "kernel")
-
-PLAIN_SCRIPT = r"""
-set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
-cd /root
-tar -xJf bundle.tar.xz
-B=$(echo /root/multi-arc-bmg-offline-installer-*)
-[ -f "$B/manifest.json" ] || true   # the original has no manifest and checks nothing
-@KERNEL@
-KREL=$(ls "$B"/kernel/ | sed -n 's/^linux-image-\(.*\)_.*_amd64\.deb$/\1/p' | head -1)
-NAME=$(. /etc/os-release; echo "$NAME")
-sed -i "s|^GRUB_DEFAULT=.*|GRUB_DEFAULT=\"Advanced options for $NAME>$NAME, with Linux $KREL\"|" \
-    /etc/default/grub
-# kernel command line: the original overwrites it
-CMDLINE='GRUB_CMDLINE_LINUX_DEFAULT="quiet splash intel_iommu=off"'
-sed -i "s|^GRUB_CMDLINE_LINUX_DEFAULT=.*|$CMDLINE|" /etc/default/grub
-update-grub
-# firmware: Intel's flat *.zst blobs, or folders mirroring /lib/firmware
-mkdir -p /lib/firmware/xe
-if ls "$B"/firmware/*.zst >/dev/null 2>&1; then cp "$B"/firmware/*.zst /lib/firmware/xe/;
-else cp -a "$B"/firmware/. /lib/firmware/; fi
-update-initramfs -u -k all
-# no automatic updates, quiet AppArmor
-for u in unattended-upgrades.service apt-daily.timer apt-daily.service \
-         apt-daily-upgrade.timer apt-daily-upgrade.service; do
-    ln -sf /dev/null /etc/systemd/system/$u
-done
-printf 'APT::Periodic::Update-Package-Lists "0";\nAPT::Periodic::Unattended-Upgrade "0";\n' \
-    > /etc/apt/apt.conf.d/20auto-upgrades
-mkdir -p /etc/apparmor
-grep -qs '^no-audit' /etc/apparmor/parser.conf || echo no-audit >> /etc/apparmor/parser.conf
-@FOLDERS@
-# oneAPI, silently (where the bundle has it)
-for i in "$B"/oneapi/*_offline.sh; do
-    if [ -f "$i" ]; then bash "$i" -a -s --eula accept --install-dir=/opt/intel/oneapi \
-        --components @COMPONENTS@; fi
-done
-# tools layout
-mkdir -p /opt/intel/multi-arc/tools/level-zero-tests /opt/intel/multi-arc/results
-if [ -d "$B"/tools/level-zero-tests ]; then
-    cp -a "$B"/tools/level-zero-tests/. /opt/intel/multi-arc/tools/level-zero-tests/; fi
-if [ -f "$B"/results/reference_perf.csv ]; then
-    cp "$B"/results/reference_perf.csv /opt/intel/multi-arc/results/; fi
-if [ -d "$B"/scripts ]; then cp -a "$B"/scripts /opt/intel/multi-arc/; fi
-"""
-
-# Intel's way: the kernel first (its own step in installer.sh), folder by folder later.
-DPKG_KERNEL = 'dpkg -i "$B"/kernel/*.deb'
-# installer.sh runs without `set -e`: a package whose dependency sits in a later folder
-# stays unconfigured at first and is configured by a later pass; the end state is checked.
-DPKG_FOLDERS = """for d in @DIRS@; do
-    if ls "$B"/$d/*.deb >/dev/null 2>&1; then dpkg -i "$B"/$d/*.deb || true; fi
-done
-dpkg --configure -a
-[ -z "$(dpkg --audit)" ] || { dpkg --audit; exit 1; }"""
-# apt's way: every package in one transaction, ordered by apt, no network.
-APT_ALL = """debs=$(ls "$B"/kernel/*.deb
-    for d in @DIRS@; do ls "$B"/$d/*.deb 2>/dev/null || true; done)
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \\
-    -o Dpkg::Use-Pty=0 $debs"""
-
-
-def plain_script(method: str = "intel") -> str:
-    dirs = " ".join(PLAIN_FOLDERS)
-    kernel, folders = (DPKG_KERNEL, DPKG_FOLDERS) if method == "intel" else (APT_ALL, "")
-    return (
-        PLAIN_SCRIPT.replace("@KERNEL@", kernel)
-        .replace("@FOLDERS@", folders)
-        .replace("@DIRS@", dirs)
-        .replace("@COMPONENTS@", ":".join(ONEAPI_COMPONENTS))
-    )
-
 
 @dataclass
 class Trial:
