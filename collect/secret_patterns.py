@@ -96,6 +96,15 @@ PRIVATE_KEY = re.compile(
     r"KEY(?: BLOCK)?-----|\Z)",
     re.DOTALL,
 )
+# YAML block scalars, "password: |" (or >-, or "!vault |"): the value is the lines below that
+# are indented more than the key. The hint is what every such key line ends with.
+YAML_BLOCK_HINT = re.compile(r":[ \t]*(?:![^\s|>]+[ \t]+)?[|>][+-]?[0-9]?[ \t]*(?:#[^\n]*)?$",
+                             re.MULTILINE)  # fmt: skip
+YAML_BLOCK_KEY = re.compile(
+    r"^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?(?:" + SECRET_NAME + r")[\"']?"
+    r"[ \t]*:[ \t]*(?:![^\s|>]+[ \t]+)?[|>][+-]?[0-9]?[ \t]*(?:#[^\n]*)?$",
+    re.IGNORECASE | re.MULTILINE,
+)
 TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
     ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
@@ -126,8 +135,10 @@ TELLTALES = (
 TELLTALE_BYTES = tuple(t.encode() for t in TELLTALES)
 TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
 # Placeholders that are not secrets (a value "<redacted:..>" from an earlier pass too).
-NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-)$",
-                         re.IGNORECASE)  # fmt: skip
+# A YAML block indicator (|, >-) or tag (!vault) is not the value either: the block below is.
+NOT_SECRET = re.compile(r"^(?:<.*>|\*+|x+|none|null|true|false|yes|no|\$\{?\w+\}?|%\w+%|-"
+                        r"|[|>][+-]?[0-9]?|![\w!/.-]*)$",
+                        re.IGNORECASE)  # fmt: skip
 NO_PROXY = re.compile(r"\bno_proxy\b", re.IGNORECASE)
 
 

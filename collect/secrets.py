@@ -38,6 +38,8 @@ from multiarc.collect.secret_patterns import (
     TELLTALE_BYTES,
     TOKEN_SHAPES,
     URL,
+    YAML_BLOCK_HINT,
+    YAML_BLOCK_KEY,
 )
 
 _BIG = 4096  # a text this long is scrubbed only on the lines that need it
@@ -75,6 +77,8 @@ def scrub(text: str, where: str, findings: Findings) -> str:
     every pattern but the private key block matches within one line, so the result is
     the same, in a fraction of the time.
     """
+    if YAML_BLOCK_HINT.search(text):
+        text = _scrub_yaml_blocks(text, where, findings)
     if len(text) < _BIG:
         return _scrub_all(text, where, findings)
     if "PRIVATE KEY" in text:
@@ -156,6 +160,41 @@ def _lines_of(text: str, hits: Iterable[int]) -> list[tuple[int, int]]:
         end = text.find("\n", hit)
         spans.append((start, len(text) if end < 0 else end))
     return spans
+
+
+def _indent(line: str) -> int:
+    return len(line.expandtabs()) - len(line.expandtabs().lstrip())
+
+
+def _scrub_yaml_blocks(text: str, where: str, findings: Findings) -> str:
+    """A secret-named key whose value is a YAML block (``password: |``): the lines below it
+    indented more than the key become one marker (blank lines after the block stay)."""
+    parts, last = [], 0
+    for m in YAML_BLOCK_KEY.finditer(text):
+        if m.start() < last:
+            continue  # inside a block already removed
+        key_indent = _indent(m.group("indent"))
+        body_start = pos = m.end() + 1
+        body_end = body_start
+        while pos < len(text):
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            line = text[pos:end]
+            if line.strip() and _indent(line) <= key_indent:
+                break
+            if line.strip():
+                body_end = end
+            pos = end + 1
+        if body_end <= body_start:
+            continue  # an empty block: nothing to hide
+        first_end = text.find("\n", body_start, body_end)
+        first = text[body_start : body_end if first_end < 0 else first_end]
+        lead = first[: len(first) - len(first.lstrip())]
+        parts += [text[last:body_start], lead + marker("secret")]
+        last = body_end
+        findings.add(where, "secret")
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 def _scrub_keys(text: str, where: str, findings: Findings) -> str:

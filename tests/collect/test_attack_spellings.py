@@ -87,3 +87,31 @@ def test_pwd_passes_the_prefilter_in_long_texts() -> None:
     text = "x" * 5000 + "\nMYSQL_PWD=Hunter2Leak\n"
     assert sec.may_hold_secrets(text.encode())
     assert "Hunter2Leak" not in sec.scrub(text, "f", sec.Findings())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "db:\n  password: |\n    Hunter2Leak\n    second line\n  user: app\n",
+        "vault:\n  token: >-\n    Hunter2Leak\n\n  other: 1\n",
+        "db_password: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  Hunter2Leak\n",
+        "users:\n  - password: |\n      Hunter2Leak\n",
+        "x" * 5000 + "\nsecret_key: |\n  Hunter2Leak\nafter: 1\n",  # a long text's path
+    ],
+)
+def test_a_secret_yaml_block_is_removed_and_what_follows_kept(text: str) -> None:
+    found = sec.Findings()
+    clean = sec.scrub(text, "f", found)
+    assert "Hunter2Leak" not in clean and "<redacted:secret>" in clean
+    assert found.as_list() == [{"file": "f", "kind": "secret", "count": 1}]
+    # the key, its block indicator and the lines after the block stay
+    key_line = next(line for line in text.splitlines() if line.rstrip().endswith(("|", ">-")))
+    assert key_line in clean.splitlines()
+    tail = text.rstrip("\n").splitlines()[-1]
+    if not tail.startswith(" "):
+        assert clean.rstrip("\n").splitlines()[-1] == tail
+
+
+def test_a_plain_yaml_block_is_kept() -> None:
+    text = "description: |\n  a long text\n  on two lines\npassword: |\n"
+    assert sec.scrub(text, "f", sec.Findings()) == text
