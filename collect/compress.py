@@ -17,8 +17,11 @@ frames; xz, zstd, ``tar -J`` and Python's lzma read them as one):
   these members): it is the stream the archive waits for when the last tool has answered,
   and -9's 64 MiB dictionary and deeper search cost it 40 % more CPU for nothing (0.15 s
   of a 0.7 s run on a bare machine with 1 MB of apt and dpkg logs); the match finder
-  searches 16 deep (depth=16, xz's default here is 36): 22 % less CPU again for 0.4 %
-  more bytes (1.2 MB of apt, dpkg and command outputs). What is still queued for
+  searches 8 deep (depth=8, xz's default here is 36): 16 deep took 22 % less CPU for
+  0.4 % more bytes (1.2 MB of apt, dpkg and command outputs), 8 deep 0.06-0.08 s less
+  again on a bare machine's run (alternating runs) for 0.6 % more bytes there and 100 B
+  more on the 8-GPU host's 1.4 MB archive; 4 deep, or the hc4 match finder, cost that
+  archive 1.4 KB. What is still queued for
   it when the collection ends, if it is sizeable, goes into a second, multithreaded xz
   stream appended to the same piece. This piece ends the tar stream.
 
@@ -55,9 +58,9 @@ from multiarc.errors import EnvironmentNotReady
 SUFFIXES = {"xz": ".tar.xz", "zstd": ".tar.zst"}
 XZ_LZMA2 = "--lzma2=preset=9,lc=4,pb=0,nice=273,depth=32"
 _PY_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 4, "pb": 0, "nice_len": 273, "depth": 32}]
-XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0,nice=128,depth=16"
+XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0,nice=128,depth=8"
 _PY_SMALL_LZMA2 = [
-    {"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0, "nice_len": 128, "depth": 16}
+    {"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0, "nice_len": 128, "depth": 8}
 ]
 XZ_PROGRESSIVE = ("xz", "-T1", XZ_SMALL_LZMA2, "-c", "-q")  # the small members, as they come
 XZ_ONE_THREAD = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
