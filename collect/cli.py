@@ -220,9 +220,10 @@ def main(
     A missing tool, an unreadable file or a failing/hanging command is recorded in
     manifest.json with the reason; it never stops the archive. Credentials and tokens
     in every spelling (URLs, user:pass@host, apt/pip/npm/systemd proxy settings,
-    *_TOKEN/*_KEY/*PASSWORD* settings, hf_/ghp_/glpat-/AKIA tokens, JWTs, private keys)
-    are always removed and listed by kind in manifest.json; .netrc, .ssh, .env and key
-    files are never collected.
+    *_TOKEN/*_KEY/*PASSWORD* settings, --token/--api-key options, XML and YAML values,
+    cookies, signed URLs, hf_/ghp_/glpat-/AKIA tokens, JWTs, private keys) are always
+    removed and listed by kind in manifest.json; .netrc, .ssh, .env and key files are
+    never collected.
 
     \b
     What needs root: dmesg (when kernel.dmesg_restrict=1), dmidecode, the PCI
