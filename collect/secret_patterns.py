@@ -13,32 +13,36 @@ import re
 
 # scheme://[user[:password]]@host : greedy up to the last "@" before the host
 URL = re.compile(
-    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://)(?P<cred>[^\s/@:'\"<>]+(?::[^\s'\"<>]*)?)@"
-    r"(?=[A-Za-z0-9\[][^\s/@'\"<>]*(?:[\s/'\"<>;,)]|$))"
+    r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]{1,20}://)"
+    r"(?P<cred>[^\s/@:'\"<>]{1,256}(?::[^\s'\"<>]{0,256})?)@"
+    r"(?=[A-Za-z0-9\[][^\s/@'\"<>]{0,255}(?:[\s/'\"<>;,)]|$))"
 )
 # user:password@host without a scheme (proxy variables, Environment= lines)
 BARE = re.compile(
-    r"(?<![\w@:/.%+-])(?P<cred>[\w.%+-]+:[^\s'\"<>@]*(?:@[^\s'\"<>@]*)*?)@"
-    r"(?=[A-Za-z0-9][\w.-]*(?::\d+)?(?:[\s/'\";,)]|$))"
+    r"(?<![\w@:/.%+-])(?P<cred>[\w.%+-]{1,256}:[^\s'\"<>@]{0,256}(?:@[^\s'\"<>@]{0,256}){0,8}?)@"
+    r"(?=[A-Za-z0-9][\w.-]{0,254}(?::\d+)?(?:[\s/'\";,)]|$))"
 )
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 SECRET_NAME = (
-    r"(?:[\w.-]*(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
+    r"(?:[\w.-]{0,64}(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
     r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data)"
-    r"|[\w.-]*(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]*"
+    r"|[\w.-]{0,64}(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]{0,64}"
     r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
     r"|(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
-    r"|[\w.-]*(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
+    r"|[\w.-]{0,64}(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
     r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
     r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token"
     r"|pass|pwd|psk|key|credentials?)"
 )
 VALUE = r"(?P<value>\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s\"',;}]{1,4096})"
-# The lookahead (a name is only [\w.-], then the separator) fails at once where no "=" or
-# ":" ends the word: the names alone are tried at every start in a word (after "-" or "."),
-# each scanning to its end, which was 20 ms on the long lines of apt's history.log.
+# Every run of name characters is bounded (NAME_MAX): a name starts after any "-" or "."
+# too, so an unbounded run, tried from each start to the end of a word, made a line of
+# hostile text quadratic (a 1 MB "x-x-x-..." line: minutes). The lookahead (the name, then
+# a separator) fails at once where none ends the word: 20 ms on apt's history.log before.
+NAME_MAX = 160
+SHORT_NAME = rf"[\w.-]{{1,{NAME_MAX}}}+"  # possessive: a longer run is no name at all
 ASSIGNMENT = re.compile(
-    r"(?P<name>(?<!\w)(?=[\w.-]*+[ \t]*+[=:?+])" + SECRET_NAME + r")"
+    rf"(?P<name>(?<!\w)(?=[\w.-]{{0,{NAME_MAX}}}+[ \t]*+[=:?+])" + SECRET_NAME + r")"
     r"(?P<sep>[ \t]*(?:=>|:=|\?=|\+=|[=:])[ \t]*)" + VALUE,  # =, :, Perl's =>, make's :=
     re.IGNORECASE,
 )
@@ -49,13 +53,14 @@ NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase|rootp
                     re.IGNORECASE)  # fmt: skip
 # command-line options: --token SECRET, --api-key SECRET, --client-secret SECRET
 OPTION = re.compile(
-    r"(?P<name>(?<![\w-])--?(?:[\w-]*(?:token|secret|api-?key|access-?key|private-?key|psk)"
+    r"(?P<name>(?<![\w-])--?(?:[\w-]{0,64}(?:token|secret|api-?key|access-?key|private-?key|psk)"
     r"|pass|pwd|credentials?|auth))(?P<sep>[ \t]+)(?P<value>(?!-)[^\s\"',;}]{1,4096})",
     re.IGNORECASE,
 )
 # XML elements: <password>SECRET</password>, <apiKey>SECRET</apiKey>
 XML_SECRET = re.compile(
-    r"(?P<name><(?P<tag>" + SECRET_NAME + r")(?:\s[^<>]*)?>)(?P<sep>)"
+    r"(?P<name><(?=" + SHORT_NAME + r"[\s>])(?P<tag>" + SECRET_NAME + r")(?:\s[^<>]{0,1024})?>)"
+    r"(?P<sep>)"
     r"(?P<value>[^<\n]{1,4096})(?=</(?P=tag)>)",
     re.IGNORECASE,
 )
@@ -63,13 +68,15 @@ XML_SECRET = re.compile(
 COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value>[^\n]+)",
                      re.IGNORECASE)  # fmt: skip
 JSON_SECRET = re.compile(
-    r"(?P<name>([\"'])(?:" + SECRET_NAME + r"|auth|credentials?)\2\]?)(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<name>([\"'])(?=" + SHORT_NAME + r"[\"'])(?:" + SECRET_NAME + r"|auth|credentials?)\2\]?)"
+    r"(?P<sep>[ \t]*[:=][ \t]*)"
     r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
     re.IGNORECASE,
 )
 # .NET and Java settings: <add key="Password" value="SECRET"/>, name="token" value="..."
 KEY_VALUE_SECRET = re.compile(
-    r"(?P<name>\b(?:key|name)[ \t]*=[ \t]*([\"'])" + SECRET_NAME + r"\2[ \t]+value[ \t]*=[ \t]*)"
+    r"(?P<name>\b(?:key|name)[ \t]*=[ \t]*([\"'])(?=" + SHORT_NAME + r"[\"'])" + SECRET_NAME
+    + r"\2[ \t]+value[ \t]*=[ \t]*)"
     r"(?P<sep>)(?P<value>\"[^\"\n]{1,4096}\"|'[^'\n]{1,4096}')",
     re.IGNORECASE,
 )
@@ -81,7 +88,8 @@ URL_SIGNATURE = re.compile(
 )
 # passwords given to -p: mysql -pSECRET, docker login -p SECRET (elsewhere -p is a port)
 DASH_P = re.compile(
-    r"(?P<name>\b(?:mysql\w*|mariadb\w*)\b[^\n]*?[ \t](?-i:-p)|\blogin\b[^\n]*?[ \t](?-i:-p)[ \t]+)"
+    r"(?P<name>\b(?:mysql\w{0,32}|mariadb\w{0,32})\b[^\n]{0,256}?[ \t](?-i:-p)"
+    r"|\blogin\b[^\n]{0,256}?[ \t](?-i:-p)[ \t]+)"
     r"(?P<sep>)"
     r"(?P<value>[^\s\"']{1,4096})",
     re.IGNORECASE,
@@ -101,7 +109,8 @@ PRIVATE_KEY = re.compile(
 YAML_BLOCK_HINT = re.compile(r":[ \t]*(?:![^\s|>]+[ \t]+)?[|>][+-]?[0-9]?[ \t]*(?:#[^\n]*)?$",
                              re.MULTILINE)  # fmt: skip
 YAML_BLOCK_KEY = re.compile(
-    r"^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?(?:" + SECRET_NAME + r")[\"']?"
+    r"^(?P<indent>[ \t]{0,256})(?:-[ \t]+)?[\"']?(?=" + SHORT_NAME + r"[\"']?[ \t]*:)"
+    r"(?:" + SECRET_NAME + r")[\"']?"
     r"[ \t]*:[ \t]*(?:![^\s|>]+[ \t]+)?[|>][+-]?[0-9]?[ \t]*(?:#[^\n]*)?$",
     re.IGNORECASE | re.MULTILINE,
 )

@@ -5,6 +5,8 @@ make's assignments, and HTTP cookies."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from multiarc.collect import secrets as sec
 
@@ -115,3 +117,34 @@ def test_a_secret_yaml_block_is_removed_and_what_follows_kept(text: str) -> None
 def test_a_plain_yaml_block_is_kept() -> None:
     text = "description: |\n  a long text\n  on two lines\npassword: |\n"
     assert sec.scrub(text, "f", sec.Findings()) == text
+
+
+TELLTALES_LINE = "password token key secret auth "
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        TELLTALES_LINE + "a-" * 60_000,  # a name may start after every "-"
+        TELLTALES_LINE + "a." * 60_000,
+        TELLTALES_LINE + "--token-" * 15_000,
+        TELLTALES_LINE + "x-amz-" * 20_000,
+        TELLTALES_LINE + "http://" * 17_000,  # a URL at every step, no host
+        TELLTALES_LINE + "a:b@" * 30_000,
+        TELLTALES_LINE + "mysql " * 20_000,
+        TELLTALES_LINE + "login " * 20_000,
+        'name="' + "SECRET" * 20_000,  # an unclosed quoted name
+        '"' + "SECRET" * 20_000,
+        "<" + "SECRET" * 20_000,
+        "x: |\n" + "SECRET" * 20_000 + "\n",
+    ],
+    ids=lambda text: repr(text[-12:]),
+)
+def test_a_hostile_line_cannot_hang_the_scrub(text: str) -> None:
+    """A local user can plant any text in a collected file. Every pattern's runs are
+    bounded, so the work grows with the line, not with its square: these lines took from
+    2 s to over a minute each before (the bound here only catches a hang, it measures
+    nothing; benchmarks/ measure speed)."""
+    started = time.monotonic()
+    sec.scrub(text, "f", sec.Findings())
+    assert time.monotonic() - started < 10
