@@ -49,7 +49,9 @@ _SERIAL_FIELDS = re.compile(
     r"(?P<key>(?:Serial Number|UUID|Asset Tag|Service Tag|Part Number|SOC UUID|"
     r"Device Serial Number|(?:product|board|chassis)_(?:serial|uuid))(?![\w-])\s*[:]?\s*"
     r"|\"(?:serial_number|uuid|soc_uuid|serial)\"\s*:\s*\")"
-    r"(?P<value>[^\s\"|,][^\"|\n]*?)(?=\s*(?:\"|\||$))",
+    # greedy and bounded: the value ends at its last non-blank before a quote, a bar or the
+    # line's end (a lazy value re-scanned a planted run of blanks at every step: minutes)
+    r"(?P<value>[^\s\"|,](?:[^\"|\n]{0,126}[^\s\"|\n])?)(?=[ \t\r]{0,512}(?:\"|\||$))",
     re.MULTILINE | re.IGNORECASE,
 )
 _HOST_KEYS = re.compile(

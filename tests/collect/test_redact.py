@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -291,3 +292,26 @@ def test_other_host_names_are_replaced_like_this_machines(tmp_path: Path) -> Non
     assert ip.startswith("<ip-") and node7.startswith("<host-") and n8.startswith("<host-")
     assert node7 != n8
     assert second == "ID=node7 www.node7.org node70 localhost"  # in context only
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Serial Number: x" + " " * 100_000 + "y",  # a lazy value re-scanned the blanks: minutes
+        "Serial Number: x " * 20_000,
+        '"serial_number": "' + "a" * 100_000,
+    ],
+    ids=["blanks", "repeated", "unclosed"],
+)
+def test_a_hostile_serial_line_cannot_hang_redact(tmp_path: Path, text: str) -> None:
+    """Only a hang is caught here (benchmarks/ measure speed)."""
+    started = time.monotonic()
+    _redactor(tmp_path).text(text)
+    assert time.monotonic() - started < 10
+
+
+def test_a_serial_value_ends_at_its_last_non_blank(tmp_path: Path) -> None:
+    r = _redactor(tmp_path)
+    assert r.text("Serial Number: LQAC5060   \n") == "Serial Number: <serial-1>   \n"
+    assert r.text("| Serial Number: LQAC5060 | x |") == "| Serial Number: <serial-1> | x |"
+    assert r.text('"serial_number": "LQAC5061"') == '"serial_number": "<serial-2>"'
