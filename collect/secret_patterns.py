@@ -114,25 +114,31 @@ YAML_BLOCK_KEY = re.compile(
     r"[ \t]*:[ \t]*(?:![^\s|>]+[ \t]+)?[|>][+-]?[0-9]?[ \t]*(?:#[^\n]*)?$",
     re.IGNORECASE | re.MULTILINE,
 )
-TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b")),
-    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b")),
-    ("github-token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b")),
-    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b")),
-    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b")),
-    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b")),
-    ("api-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b")),
-    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")),
-    ("bearer-token", re.compile(r"\bBearer[ \t]+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE)),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")),
+# Token shapes: (kind, pattern, the lowered substrings one of which a match holds).
+TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
+    ("huggingface-token", re.compile(r"\bhf_[A-Za-z0-9]{30,}\b"), ("hf_",)),
+    ("github-token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), ("gh",)),
+    ("github-token", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}\b"), ("github_pat_",)),
+    ("gitlab-token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), ("glpat-",)),
+    ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}\b"),
+     ("akia", "asia", "agpa", "aida", "aroa")),
+    ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), ("xox",)),
+    ("api-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b"), ("sk-",)),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), ("npm_",)),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), ("aiza",)),
+    ("bearer-token", re.compile(r"\bBearer[ \t]+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE),
+     ("bearer",)),
+    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+     ("eyj",)),
     ("webhook", re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]{10,}"
-                           r"|https://discord(?:app)?\.com/api/webhooks/[A-Za-z0-9/_-]{10,}")),
-    ("api-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b")),
+                           r"|https://discord(?:app)?\.com/api/webhooks/[A-Za-z0-9/_-]{10,}"),
+     ("hooks.slack", "webhooks")),
+    ("api-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b"), ("k_live_", "k_test_")),
     # command lines: curl -u user:pass, --proxy-user u:p, sshpass -p secret
     ("credentials", re.compile(r"(?<=\s)(?:-u|--user|--proxy-user|-U)[ \t=]+[^\s:'\"]+:[^\s'\"]+"
-                               r"|\bsshpass[ \t]+-p[ \t]*\S+")),
-)
+                               r"|\bsshpass[ \t]+-p[ \t]*\S+"),
+     ("-u", "--user", "sshpass")),
+)  # fmt: skip
 # Lower-cased substrings one of which every secret above contains: the prefilter.
 TELLTALES = (
     "://", "@", "hf_", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "akia",
@@ -152,7 +158,7 @@ NO_PROXY = re.compile(r"\bno_proxy\b", re.IGNORECASE)
 
 
 # The named-value patterns, in order, with the substrings (lowered) one of which a match
-# holds; "" is in every text.
+# holds.
 NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (AUTH_HEADER, "authorization", ("authorization",)),
     (KEY_VALUE_SECRET, "secret", ("value",)),
@@ -165,15 +171,3 @@ NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (XML_SECRET, "secret", ("</",)),
     (COOKIE, "cookie", ("cookie",)),
 )
-# The token shapes' own telltales (by pattern text): those not listed are always tried.
-SHAPE_NEEDLES: dict[str, tuple[str, ...]] = {
-    pattern.pattern: needles
-    for (_kind, pattern), needles in zip(
-        TOKEN_SHAPES,
-        (("hf_",), ("gh",), ("github_pat_",), ("glpat-",),
-         ("akia", "asia", "agpa", "aida", "aroa"), ("xox",), ("sk-",), ("npm_",), ("aiza",),
-         ("bearer",), ("eyj",), ("hooks.slack", "webhooks"), ("k_live_", "k_test_"),
-         ("-u", "--user", "sshpass")),
-        strict=True,
-    )
-}

@@ -33,7 +33,6 @@ from multiarc.collect.secret_patterns import (
     NOT_SECRET,
     PRIVATE_KEY,
     SECRET_NAME,
-    SHAPE_NEEDLES,
     TELLTALE_ANYCASE,
     TELLTALE_BYTES,
     TOKEN_SHAPES,
@@ -163,7 +162,8 @@ def _lines_of(text: str, hits: Iterable[int]) -> list[tuple[int, int]]:
 
 
 def _indent(line: str) -> int:
-    return len(line.expandtabs()) - len(line.expandtabs().lstrip())
+    expanded = line.expandtabs()
+    return len(expanded) - len(expanded.lstrip())
 
 
 def _scrub_yaml_blocks(text: str, where: str, findings: Findings) -> str:
@@ -241,8 +241,8 @@ def _scrub_all(text: str, where: str, findings: Findings) -> str:
     text = _scrub_keys(text, where, findings)
     text = URL.sub(url, text)
     text = BARE.sub(bare, text)
-    for kind, pattern in TOKEN_SHAPES:
-        if wanted(SHAPE_NEEDLES.get(pattern.pattern, ("",))):
+    for kind, pattern, needles in TOKEN_SHAPES:
+        if wanted(needles):
             text = sub(pattern, kind, text)
     for pattern, kind, needles in NAMED_VALUES:
         if wanted(needles):
