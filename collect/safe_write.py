@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from multiarc.errors import InputError
+from multiarc.safe_files import create_new
 
 PRIVATE = 0o600
 _PSEUDO = (Path("/proc"), Path("/sys"), Path("/dev"))
@@ -30,9 +31,7 @@ def unique_name(stem: str) -> str:
 def open_exclusive(path: Path) -> IO[bytes]:
     """A new file at ``path`` (mode 0600); FileExistsError when anything is there, a link
     included."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                 PRIVATE)  # fmt: skip
-    return os.fdopen(fd, "wb")
+    return create_new(path, PRIVATE)
 
 
 def publish(tmp: Path, final: Path) -> Path:

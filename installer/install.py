@@ -54,12 +54,13 @@ from multiarc.installer.node_ops import (
     release_node_locks,
     repair_packages,
 )
-from multiarc.installer.preflight import controller_preflight
+from multiarc.installer.preflight import check_writable, controller_preflight
 from multiarc.installer.progress import View
 from multiarc.installer.state import RunRecord, load_state, now_iso, save_state
 
 from multiarc import paths
-from multiarc.errors import InputError
+from multiarc.errors import EnvironmentNotReady, InputError
+from multiarc.safe_files import create_new, open_append
 
 # the names the CLI and the tests take from here
 __all__ = [
@@ -100,10 +101,13 @@ def install(
     hosts_of = inventory_hosts_later(request.inventory) if request.inventory else None
     if not request.bundle.is_file():
         raise InputError(f"bundle not found: {request.bundle}", "pass the path of BUNDLE.tar.xz")
+    # before anything is written there: nobody else may write in (or move) these folders
+    check_writable(install_paths.state_dir, "state folder")
+    check_writable(install_paths.log_dir, "log folder")
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     private_dir = _private_dir(install_paths, stamp)
     try:
-        keep = private_dir / PRIVATE_COPY if private_dir and request.inventory else None
+        keep = private_dir / PRIVATE_COPY if request.inventory else None
         say(f"verifying bundle {request.bundle} ...")
         verdicts = None if request.reverify else install_paths.verdicts_dir
         checked, recalled = verify_or_recall(request.bundle, verdicts, keep)
@@ -118,10 +122,8 @@ def install(
             local=request.inventory is None,
             allow_os_override=request.allow_os_override,
             state_dir=install_paths.state_dir,
-            log_dir=install_paths.log_dir,
             bundle=request.bundle,
         )
-        assert private_dir is not None  # the state folder is writable: preflight said so
         if not recalled and not request.check:  # --check keeps nothing
             remember(checked, install_paths.verdicts_dir)
         notes.extend(bundle_notes(checked))
@@ -135,17 +137,39 @@ def install(
                 roles=(roles, selected),
             )
     except BaseException:
-        if private_dir is not None and not (private_dir / "artifacts").exists():
+        if not (private_dir / "artifacts").exists():
             shutil.rmtree(private_dir, ignore_errors=True)  # stopped before any playbook ran
         raise
     finally:
-        if private_dir is not None:
-            (private_dir / PRIVATE_COPY).unlink(missing_ok=True)
-            if request.check:
-                shutil.rmtree(private_dir, ignore_errors=True)
+        (private_dir / PRIVATE_COPY).unlink(missing_ok=True)
+        if request.check:
+            shutil.rmtree(private_dir, ignore_errors=True)
 
 
 PRIVATE_COPY = "bundle.tar.xz"
+
+
+def new_run_logs(log_dir: Path, stamp: str) -> tuple[Path, Path]:
+    """This run's log and event log, made empty under names nothing else has (another run
+    in the same second gets ``-2``...); never a planted link or file followed or reused."""
+    for n in range(1, 100):
+        base = f"install-{stamp}" if n == 1 else f"install-{stamp}-{n}"
+        made: list[Path] = []
+        try:
+            for path in (log_dir / f"{base}.log", log_dir / f"{base}.events.jsonl"):
+                create_new(path, 0o644).close()
+                made.append(path)
+            return made[0], made[1]
+        except FileExistsError:
+            for path in made:
+                path.unlink()
+        except OSError as err:
+            raise EnvironmentNotReady(
+                f"cannot create the install log in {log_dir}: {err.strerror}",
+                "free space in the log folder, or fix its permissions",
+            ) from None
+    raise EnvironmentNotReady(f"every install-{stamp} log name in {log_dir} is taken",
+                              "remove old install logs there")  # fmt: skip
 
 
 @dataclass
@@ -159,14 +183,16 @@ class _Run:
     notes: list[str]
 
 
-def _private_dir(install_paths: InstallPaths, stamp: str) -> Path | None:
-    """A new root-only folder for this run (None when the state folder is not writable:
-    preflight then stops the run with exit 3)."""
+def _private_dir(install_paths: InstallPaths, stamp: str) -> Path:
+    """A new root-only folder for this run, in the state folder checked just before."""
     try:
-        install_paths.runner_dir.mkdir(parents=True, exist_ok=True)
+        install_paths.runner_dir.mkdir(mode=0o700, exist_ok=True)
         return Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=install_paths.runner_dir))
-    except OSError:
-        return None
+    except OSError as err:
+        raise EnvironmentNotReady(
+            f"cannot create this run's folder in {install_paths.runner_dir}: {err.strerror}",
+            "free space in the state folder, or fix its permissions",
+        ) from None
 
 
 def _remove_old_private_copies(runner_dir: Path, keep: Path | None) -> None:
@@ -199,8 +225,7 @@ def _install_locked(
     extract_root = run.private_dir / "bundle" if request.check else install_paths.bundles_dir
     say(f"extracting bundle to {extract_root} ...")
     extracted = bundle_mod.extract_bundle(run.checked, extract_root)
-    log_path = install_paths.log_dir / f"install-{run.stamp}.log"
-    events_path = install_paths.log_dir / f"install-{run.stamp}.events.jsonl"
+    log_path, events_path = new_run_logs(install_paths.log_dir, run.stamp)
     inventory = request.inventory or write_localhost_inventory(run.private_dir / "inventory")
     owner = lock_owner(install_paths, run.stamp)
     playbook = PlaybookRun(
@@ -233,7 +258,7 @@ def _install_locked(
         save_state(install_paths.state_file, state)
         if interrupted:
             say("the last run was interrupted: finishing interrupted package operations ...")
-            repair_log = install_paths.log_dir / f"install-{run.stamp}.repair.log"
+            repair_log = log_path.with_name(log_path.name.replace(".log", ".repair.log"))
             repair_packages(inventory, hosts, install_paths.runner_dir, repair_log)
             notes.append(
                 "ran `dpkg --configure -a` where the interrupted run left packages half "
@@ -243,7 +268,7 @@ def _install_locked(
     ctx = RunContext(request, extracted, hosts, all_roles, selected, notes, log_path, events_path)
     outcome: PlaybookOutcome | None = None
     try:
-        with log_path.open("w") as log, events_path.open("w") as events:
+        with open_append(log_path) as log, open_append(events_path) as events:
             log.write(log_header(ctx))
             outcome = run_playbook(playbook, view, EventRecorder(events, log), selected)
             report = build_report(outcome, ctx)

@@ -22,6 +22,7 @@ from multiarc.installer.state import now_iso
 
 from multiarc import paths
 from multiarc.errors import MultiarcError
+from multiarc.safe_files import create_new
 
 DEFAULT_REBOOT_COMMAND = "systemctl reboot"
 REBOOT_COMMAND_ENV = "MULTIARC_REBOOT_COMMAND"  # tests inject a harmless command here
@@ -75,8 +76,8 @@ def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path, log: Pa
     if result.status == "successful":
         return
     kept = ""
-    with contextlib.suppress(OSError):
-        log.write_text(
+    with contextlib.suppress(OSError), create_new(log, 0o644, text=True) as out:
+        out.write(
             "".join(f"== {host}\n{text.rstrip()}\n" for host, text in sorted(result.said.items()))
         )
         kept = f"; the nodes' output is in {log}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from multiarc.errors import EnvironmentNotReady
+from multiarc.safe_files import make_own_folder
 
 TARGET_OS_ID = "ubuntu"
 TARGET_OS_VERSION = "25.04"
@@ -123,12 +124,9 @@ def check_disk(path: Path, needed_bytes: int, what: str) -> None:
 
 
 def check_writable(path: Path, what: str) -> None:
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise EnvironmentNotReady(
-            f"cannot create {what} {path}: {err.strerror}", "run as root (sudo)"
-        ) from err
+    """``path`` made if missing, safe for root's files (nobody else can write in it or move
+    it: multiarc.safe_files) and writable: EnvironmentNotReady (exit 3) otherwise."""
+    make_own_folder(path, what)
     if not os.access(path, os.W_OK):
         raise EnvironmentNotReady(f"{what} {path} is not writable", "run as root (sudo)")
 
@@ -142,7 +140,6 @@ def controller_preflight(
     local: bool,
     allow_os_override: bool,
     state_dir: Path,
-    log_dir: Path,
     bundle: Path,
 ) -> list[str]:
     """All controller checks in order; returns notes to show (e.g. the OS override)."""
@@ -152,8 +149,6 @@ def controller_preflight(
         note = check_os(read_os_release(), machine_arch(), allow_os_override)
         if note:
             notes.append(note)
-    check_writable(state_dir, "state folder")
-    check_writable(log_dir, "log folder")
     # The extracted tree needs at least as much as the archive; the bundle reader checks
     # the exact uncompressed size before it extracts anything.
     check_disk(state_dir, bundle.stat().st_size, f"bundle {bundle.name}")

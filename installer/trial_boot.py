@@ -34,6 +34,8 @@ from multiarc.installer.node_record import NodeRecord, node_host
 from multiarc.installer.verify import CheckResult
 
 from multiarc import paths
+from multiarc.errors import EnvironmentNotReady
+from multiarc.safe_files import make_own_folder, open_append
 
 RUNNING_RELEASE_FILE = "/proc/sys/kernel/osrelease"
 GRUBENV = "/boot/grub/grubenv"
@@ -193,11 +195,11 @@ def conclude_trials(
 
     def keep_journal(host: str, journal: str) -> Path | None:
         try:
-            log_for_journal.parent.mkdir(parents=True, exist_ok=True)
-            with log_for_journal.open("a") as handle:
+            make_own_folder(log_for_journal.parent, "log folder")
+            with open_append(log_for_journal) as handle:
                 handle.write(f"\n=== {host}: journal of the failed trial boot (journalctl -b -1)\n")
                 handle.write(journal.rstrip("\n") + "\n=== end of the journal\n")
-        except OSError:
+        except (OSError, EnvironmentNotReady):  # never into a folder others can write
             return None
         return log_for_journal
 

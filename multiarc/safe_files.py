@@ -1,0 +1,111 @@
+"""Files and folders root writes on a shared machine: nothing another user planted is
+followed, reused or trusted.
+
+- :func:`create_new`: a new file, ``O_CREAT|O_EXCL|O_NOFOLLOW``; anything already under the
+  name (a link included) is an error, never written through.
+- :func:`open_append`: a log kept across runs, appended to; created like the above when
+  missing, and refused when the name is a link or a file that is not the caller's own.
+- :func:`make_own_folder`: a folder root keeps its state or logs in must be writable by
+  nobody else, and so must every folder above it, unless sticky like /tmp (there nobody
+  can move another's entry): otherwise another user could plant links under the names
+  root is about to write, or move the folder away between the check and the write.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import IO, Literal, overload
+
+from multiarc.errors import EnvironmentNotReady
+
+_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+_TRUSTED_OWNERS = {0}  # root, and the caller (added at the time of the check)
+
+
+@overload
+def create_new(path: Path, mode: int = ..., *, text: Literal[False] = ...) -> IO[bytes]: ...
+@overload
+def create_new(path: Path, mode: int = ..., *, text: Literal[True]) -> IO[str]: ...
+def create_new(path: Path, mode: int = 0o600, *, text: bool = False) -> IO[bytes] | IO[str]:
+    """A new file at ``path``; FileExistsError when anything is there, a link included."""
+    fd = os.open(path, _NEW, mode)
+    return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
+
+
+def open_append(path: Path, mode: int = 0o644) -> IO[str]:
+    """``path`` opened to append text; PermissionError when it is a link, not a regular
+    file, or not the caller's own (the file is then left as it was)."""
+    try:
+        fd = os.open(path, _APPEND, mode)
+    except OSError as err:
+        if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link
+            raise PermissionError(err.errno, "a link, not followed", str(path)) from None
+        raise
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+        os.close(fd)
+        raise PermissionError(1, "not a regular file of this user's, not written", str(path))
+    return os.fdopen(fd, "a", encoding="utf-8")
+
+
+def _unsafe(path: Path, *, own: bool) -> str | None:
+    """Why ``path`` (an existing folder, or a link to one) is unsafe to hold root's files,
+    or None. ``own``: the folder itself, which must not be writable by group or others."""
+    st = os.lstat(path)
+    trusted = _TRUSTED_OWNERS | {os.geteuid()}
+    if stat.S_ISLNK(st.st_mode):
+        # whoever owns the link decides where it points
+        return None if st.st_uid in trusted else f"{path} is a link owned by uid {st.st_uid}"
+    if st.st_uid not in trusted:
+        return f"{path} belongs to uid {st.st_uid}"
+    if own and st.st_mode & 0o022:
+        return f"{path} is writable by {'others' if st.st_mode & 0o002 else 'its group'}"
+    if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
+        return f"{path} is writable by others (and not sticky)"
+    return None
+
+
+def _chain(path: Path) -> list[Path]:
+    """Every folder from / down to ``path``, links followed and their own entries kept."""
+    seen = [Path("/")]
+    current = Path("/")
+    for part in Path(os.path.abspath(path)).parts[1:]:
+        current = current / part
+        seen.append(current)
+        if current.is_symlink():
+            target = current.resolve()
+            seen.extend(_chain(target))  # the folders down to where it points
+            current = target
+    return seen
+
+
+def _check(path: Path, what: str) -> None:
+    chain = [folder for folder in _chain(path) if os.path.lexists(folder)]
+    whole = os.path.isdir(path)
+    for folder in chain:
+        reason = _unsafe(folder, own=whole and folder == chain[-1])
+        if reason:
+            raise EnvironmentNotReady(
+                f"{what} {path} is not safe to write in: {reason}",
+                "use a folder only root can write to (and none above it writable by"
+                " others, unless sticky like /tmp), e.g. the default",
+            )
+
+
+def make_own_folder(path: Path, what: str) -> None:
+    """Make ``path`` (mode 0755, parents too) unless it is there, and check that it and
+    every folder above it are safe for root's files (see the module's text), before (so
+    nothing is made in an unsafe place) and after (a folder another user made first, in
+    between, is refused): EnvironmentNotReady (exit 3) when not, or when it cannot be made."""
+    _check(path, what)
+    try:
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvironmentNotReady(
+            f"cannot create {what} {path}: {err.strerror}", "run as root (sudo)"
+        ) from None
+    _check(path, what)
