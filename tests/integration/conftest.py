@@ -7,12 +7,15 @@ one node with that bundle installed, the tampered and the traversal archives.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from tests.integration.rootfs import (
     build_image,
     make_key,
     require_harness,
+    unmount_below,
     unpack_image,
 )
 from tests.integration.sites import (
@@ -36,6 +40,36 @@ from tests.integration.sites import (
     site_context,
 )
 
+OWNER_FILE = "owner.pid"
+
+
+def _owner_alive(folder: Path) -> bool:
+    try:
+        pid = int((folder / OWNER_FILE).read_text())
+    except (OSError, ValueError):  # an older session's folder, or cut off while made
+        return time.time() - folder.stat().st_mtime < 3600
+    return Path(f"/proc/{pid}").exists()
+
+
+def _kill_chrooted_below(folder: Path) -> None:
+    """SIGKILL every process whose root is at or below ``folder`` (a node's sshd, dpkg)."""
+    real = os.path.realpath(folder)
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            root = os.readlink(f"/proc/{pid}/root")
+            if root == real or root.startswith(real + "/"):
+                os.kill(int(pid), signal.SIGKILL)
+
+
+def sweep_stale_sessions() -> None:
+    """Session folders of killed test runs (their owner is gone): their nodes' processes
+    killed, their mounts undone, the folders removed, so they do not pile up."""
+    for folder in Path("/tmp").glob("ma-it-*"):
+        if folder.is_dir() and not folder.is_symlink() and not _owner_alive(folder):
+            _kill_chrooted_below(folder)
+            unmount_below(folder)
+            shutil.rmtree(folder, ignore_errors=True)
+
 
 @pytest.fixture(scope="session")
 def harness() -> Iterator[Harness]:
@@ -45,7 +79,9 @@ def harness() -> Iterator[Harness]:
     except HarnessUnavailable as err:
         pytest.skip(f"integration harness unavailable: {err}")
     image = build_image()
+    sweep_stale_sessions()
     workdir = Path(tempfile.mkdtemp(prefix="ma-it-", dir="/tmp"))
+    (workdir / OWNER_FILE).write_text(f"{os.getpid()}\n")
     made = Harness(workdir, workdir / "lower", make_key(workdir), command)
     try:
         made.tmp.mkdir()
