@@ -221,7 +221,8 @@ def main(
     manifest.json with the reason; it never stops the archive. Credentials and tokens
     in every spelling (URLs, user:pass@host, apt/pip/npm/systemd proxy settings,
     *_TOKEN/*_KEY/*PASSWORD* settings, --token/--api-key options, XML and YAML values,
-    cookies, signed URLs, hf_/ghp_/glpat-/AKIA tokens, JWTs, private keys) are always
+    SNMP communities, cookies, signed URLs, hf_/ghp_/glpat-/AKIA/npm_/pypi-/AIza tokens,
+    JWTs, private keys) are always
     removed and listed by kind in manifest.json; .netrc, .ssh, .env and key files are
     never collected.
 

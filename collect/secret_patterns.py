@@ -46,11 +46,20 @@ ASSIGNMENT = re.compile(
     r"(?P<sep>[ \t]*(?:=>|:=|\?=|\+=|[=:])[ \t]*)" + VALUE,  # =, :, Perl's =>, make's :=
     re.IGNORECASE,
 )
-# netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value)
-NETRC = re.compile(r"(?P<name>(?<!\w)(?:--?)?(?:password|passwd|passphrase|rootpw|bindpw))"
-                    r"(?P<sep>[ \t]+)"
-                    + VALUE,
-                    re.IGNORECASE)  # fmt: skip
+# netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value), and
+# the same spelling in other configs (kickstart's rootpw, Ansible's become_pass, apikey)
+NETRC = re.compile(r"(?P<name>(?<![\w<])(?:--?)?(?:password|passwd|passphrase|rootpw|bindpw"
+                   r"|api[_-]?key|(?:ansible_)?(?:become|ssh|sudo)_pass(?:word)?))"
+                   r"(?P<sep>[ \t]+)"
+                   + VALUE,
+                   re.IGNORECASE)  # fmt: skip
+# SNMP community strings, which are passwords (snmpd.conf, a switch's config), at a line's
+# start only: "community" in prose is not one
+SNMP_COMMUNITY = re.compile(
+    r"(?P<name>^[ \t]{0,64}(?:snmp-server[ \t]+)?(?:ro|rw)?community6?)(?P<sep>[ \t]+)"
+    r"(?P<value>[^\s\"']{1,4096})",
+    re.IGNORECASE | re.MULTILINE,
+)
 # command-line options: --token SECRET, --api-key SECRET, --client-secret SECRET
 OPTION = re.compile(
     r"(?P<name>(?<![\w-])--?(?:[\w-]{0,64}(?:token|secret|api-?key|access-?key|private-?key|psk)"
@@ -70,7 +79,7 @@ COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value
 JSON_SECRET = re.compile(
     r"(?P<name>([\"'])(?=" + SHORT_NAME + r"[\"'])(?:" + SECRET_NAME + r"|auth|credentials?)\2\]?)"
     r"(?P<sep>[ \t]*[:=][ \t]*)"
-    r"(?P<value>\"[^\"]{1,4096}\"|'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
+    r"(?P<value>b?\"[^\"]{1,4096}\"|b?'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
     re.IGNORECASE,
 )
 # .NET and Java settings: <add key="Password" value="SECRET"/>, name="token" value="..."
@@ -86,10 +95,12 @@ URL_SIGNATURE = re.compile(
     r"(?P<sep>=)(?P<value>[^&\s\"'#<>]{1,4096})",
     re.IGNORECASE,
 )
-# passwords given to -p: mysql -pSECRET, docker login -p SECRET (elsewhere -p is a port)
+# passwords given to -p: mysql -pSECRET, docker login -p SECRET, ipmitool -P SECRET
+# (elsewhere -p is a port)
 DASH_P = re.compile(
     r"(?P<name>\b(?:mysql\w{0,32}|mariadb\w{0,32})\b[^\n]{0,256}?[ \t](?-i:-p)"
-    r"|\blogin\b[^\n]{0,256}?[ \t](?-i:-p)[ \t]+)"
+    r"|\blogin\b[^\n]{0,256}?[ \t](?-i:-p)[ \t]+"
+    r"|\bipmitool\b[^\n]{0,256}?[ \t](?-i:-P)[ \t]*)"
     r"(?P<sep>)"
     r"(?P<value>[^\s\"']{1,4096})",
     re.IGNORECASE,
@@ -124,8 +135,18 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
      ("akia", "asia", "agpa", "aida", "aroa")),
     ("slack-token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), ("xox",)),
     ("api-key", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}\b"), ("sk-",)),
-    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b"), ("npm_",)),
-    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"), ("aiza",)),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36,}\b"), ("npm_",)),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35,}"), ("aiza",)),
+    ("google-oauth-token", re.compile(r"\bya29\.[A-Za-z0-9_-]{20,}"), ("ya29.",)),
+    ("pypi-token", re.compile(r"\bpypi-AgE[A-Za-z0-9_-]{20,}"), ("pypi-age",)),
+    ("gitlab-token",
+     re.compile(r"\bgl(?:rt|rtr|dt|ptt|cbt|soat|oas|ft|imt|agent)-[A-Za-z0-9_-]{20,}"),
+     ("glrt", "gldt-", "glptt-", "glcbt-", "glsoat-", "gloas-", "glft-", "glimt-", "glagent-")),
+    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"), ("sg.",)),
+    ("vault-token", re.compile(r"\bhv[sb]\.[A-Za-z0-9_-]{24,}"), ("hvs.", "hvb.")),
+    ("api-key", re.compile(r"\b(?:dop_v1_[a-f0-9]{64}|dapi[a-f0-9]{32}"
+                           r"|shp(?:at|ss|ca|pa)_[a-fA-F0-9]{32}|xapp-[0-9]-[A-Za-z0-9-]{20,})\b"),
+     ("dop_v1_", "dapi", "shpat_", "shpss_", "shpca_", "shppa_", "xapp-")),
     ("bearer-token", re.compile(r"\bBearer[ \t]+[A-Za-z0-9._~+/=-]{12,}", re.IGNORECASE),
      ("bearer",)),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
@@ -145,7 +166,10 @@ TELLTALES = (
     "asia", "agpa", "aida", "aroa", "xox", "sk-", "npm_", "aiza", "bearer", "eyj",
     "private key", "pass", "pwd", "secret", "token", "key", "auth", "credential", "hooks.slack",
     "webhooks", "k_live_", "k_test_", "-u", "--user", "-U", "psk", "cookie", "sig",
-    "mysql", "mariadb", "login", "pw",
+    "mysql", "mariadb", "login", "pw", "ya29.", "pypi-age", "glrt", "gldt-", "glptt-",
+    "glcbt-", "glsoat-", "gloas-", "glft-", "glimt-", "glagent-", "sg.", "hvs.", "hvb.",
+    "dop_v1_", "dapi", "shpat_", "shpss_", "shpca_", "shppa_", "xapp-", "community",
+    "ipmitool",
 )  # fmt: skip
 TELLTALE_BYTES = tuple(t.encode() for t in TELLTALES)
 TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
@@ -163,10 +187,11 @@ NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (AUTH_HEADER, "authorization", ("authorization",)),
     (KEY_VALUE_SECRET, "secret", ("value",)),
     (URL_SIGNATURE, "url-signature", ("sig", "x-amz-", "x-goog-")),
-    (DASH_P, "secret", ("mysql", "mariadb", "login")),
+    (DASH_P, "secret", ("mysql", "mariadb", "login", "ipmitool")),
     (JSON_SECRET, "secret", ('"', "'")),
     (ASSIGNMENT, "secret", ("=", ":")),
-    (NETRC, "secret", ("pass", "pw")),
+    (NETRC, "secret", ("pass", "pw", "key")),
+    (SNMP_COMMUNITY, "secret", ("community",)),
     (OPTION, "secret", ("-",)),
     (XML_SECRET, "secret", ("</",)),
     (COOKIE, "cookie", ("cookie",)),

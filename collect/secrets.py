@@ -9,8 +9,9 @@
   ``*_TOKEN``, ``*_KEY``, ``*_SECRET``, ``*PASSWORD*``, ``_authToken``, ``_auth``,
   ``npmAuthToken``, ``Authorization:`` headers, ``password=``/``passwd:`` assignments;
 - token shapes: Hugging Face ``hf_…``, GitHub ``ghp_…``/``gho_…``/``github_pat_…``, GitLab
-  ``glpat-…``, AWS ``AKIA…``/``ASIA…``, Slack ``xox?-…``, OpenAI-style ``sk-…``, npm
-  ``npm_…``, ``Bearer …``, JWTs, and PEM private key blocks.
+  ``glpat-…``/``glrt-…``/``gldt-…``, AWS ``AKIA…``/``ASIA…``, Slack ``xox?-…``, OpenAI-style
+  ``sk-…``, npm ``npm_…``, PyPI ``pypi-…``, Google ``AIza…``/``ya29.…``, SendGrid, Vault,
+  ``Bearer …``, JWTs, and PEM private key blocks.
 
 ``no_proxy`` lists hold host names, not secrets, and are kept. Each replacement is counted
 by kind and file (never the value) for manifest.json. A cheap prefilter lets texts

@@ -48,6 +48,14 @@ from multiarc.collect import secrets as sec
         "rootpw Hunter2Leak",  # kickstart
         "ldap_bind_pw = Hunter2Leak",
         "DBPASS=Hunter2Leak",
+        "'password': b'Hunter2Leak'",  # a bytes value in a dict's repr
+        "become_pass Hunter2Leak",
+        "ansible_ssh_password Hunter2Leak",
+        "apikey Hunter2Leak",
+        "rocommunity Hunter2Leak default",  # snmpd.conf
+        "  community Hunter2Leak",
+        "snmp-server community Hunter2Leak RO",
+        "ipmitool -I lanplus -H bmc -U admin -P Hunter2Leak power status",
     ],
 )
 def test_unnamed_spellings_are_removed(text: str) -> None:
@@ -55,6 +63,30 @@ def test_unnamed_spellings_are_removed(text: str) -> None:
     clean = sec.scrub(text, "f", found)
     assert "Hunter2Leak" not in clean
     assert found.as_list()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "ya29.a0AfH6SMBx3Hunter2LeakQ7pZ9kLmN",  # Google OAuth access token
+        "pypi-AgEIcHlwaS5vcmcCJGE3Hunter2LeakZmYtNDc5Zi1hNTQ",
+        "glrt-Hunter2Leak_abcdefghijk",  # GitLab runner token
+        "gldt-Hunter2LeakABCDEFGHIJK",  # GitLab deploy token
+        "SG.Hunter2LeakABCDEFGHIJ.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",  # SendGrid
+        "hvs.CAESIHunter2LeakJkLmNoPqRsTuVwXyZ012",  # HashiCorp Vault
+        "dapi" + "0123456789abcdef" * 2,  # Databricks
+        "shpat_" + "0123456789abcdef" * 2,  # Shopify
+        "npm_" + "Hunter2Leak" + "a" * 26,
+        "AIza" + "SyHunter2Leak" + "b" * 22,
+    ],
+)
+def test_more_token_shapes_are_removed(token: str) -> None:
+    found = sec.Findings()
+    clean = sec.scrub(f"log: using {token} now", "f", found)
+    assert token not in clean and "<redacted:" in clean, clean
+    assert clean.startswith("log: using <redacted:") and clean.endswith(" now")
+    long_text = "x" * 5000 + f"\nlog: using {token} now\n"  # the long texts' path too
+    assert token not in sec.scrub(long_text, "f", sec.Findings())
 
 
 def test_pwd_and_oldpwd_are_kept() -> None:
@@ -77,6 +109,9 @@ def test_pwd_and_oldpwd_are_kept() -> None:
         "ssh -p 2222 host && mysql -h db -P3306 && mkdir -p /x",  # -p as a port or a flag
         "https://x/y?signed=1&sigma=2",
         "bypass=on",
+        "the community forum has the answer",  # not at a line's start: prose
+        "msg.sg.send() dapi_version=3",
+        "<apiKey type=\"x\"></apiKey>",
     ],
 )
 def test_look_alikes_are_kept(text: str) -> None:
