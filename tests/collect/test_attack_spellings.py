@@ -168,6 +168,9 @@ TELLTALES_LINE = "password token key secret auth "
         TELLTALES_LINE + "a:b@" * 30_000,
         TELLTALES_LINE + "mysql " * 20_000,
         TELLTALES_LINE + "login " * 20_000,
+        TELLTALES_LINE + "ipmitool " * 20_000,
+        "  community\n" * 30_000,
+        TELLTALES_LINE + "SG.aaaaaaaaaaaaaaaaaa." * 10_000,
         'name="' + "SECRET" * 20_000,  # an unclosed quoted name
         '"' + "SECRET" * 20_000,
         "<" + "SECRET" * 20_000,
