@@ -135,10 +135,13 @@ def test_dpkg_installs_every_package_into_a_scratch_root(bundle_tree: Path, tmp_
     (admin / "updates").mkdir()
     (admin / "status").touch()
     debs = [str(p) for p in sorted(bundle_tree.rglob("*.deb"))]
+    host_log = Path("/var/log/dpkg.log")
+    host_log_size = host_log.stat().st_size if host_log.exists() else None
     out = subprocess.run(
         [
             "dpkg",
             f"--root={tmp_path}",
+            f"--log={tmp_path / 'dpkg.log'}",  # --root leaves the host's log as the default
             "--force-script-chrootless",
             "--force-not-root",
             "-i",
@@ -148,6 +151,9 @@ def test_dpkg_installs_every_package_into_a_scratch_root(bundle_tree: Path, tmp_
         text=True,
     )
     assert out.returncode == 0, out.stderr[-2000:]
+    # the scratch root's packages are logged in its own dpkg.log, never in the machine's
+    assert (host_log.stat().st_size if host_log.exists() else None) == host_log_size
+    assert "install " in (tmp_path / "dpkg.log").read_text()
     listed = subprocess.run(
         ["dpkg-query", f"--admindir={admin}", "-W", "-f", "${Status} ${Package}\\n"],
         capture_output=True,
