@@ -17,13 +17,16 @@ frames; xz, zstd, ``tar -J`` and Python's lzma read them as one):
   these members): it is the stream the archive waits for when the last tool has answered,
   and -9's 64 MiB dictionary and deeper search cost it 40 % more CPU for nothing (0.15 s
   of a 0.7 s run on a bare machine with 1 MB of apt and dpkg logs); the match finder
-  searches 8 deep (depth=8, xz's default here is 36): 16 deep took 22 % less CPU for
-  0.4 % more bytes (1.2 MB of apt, dpkg and command outputs), 8 deep 0.06-0.08 s less
-  again on a bare machine's run (alternating runs) for 0.6 % more bytes there and 100 B
-  more on the 8-GPU host's 1.4 MB archive; 4 deep, or the hc4 match finder, cost that
-  archive 1.4 KB. What is still queued for
-  it when the collection ends, if it is sizeable, goes into a second, multithreaded xz
-  stream appended to the same piece. This piece ends the tar stream.
+  searches 16 deep (depth=16, xz's default here is 36: 22 % less CPU for 0.4 % more
+  bytes on 1.2 MB of apt, dpkg and command outputs). 8 deep saved a bare machine's run
+  0.03-0.08 s but cost the 8-GPU host's archive 500-700 B, more than its margin over
+  tar + xz -9 once this machine's dpkg.log was no longer inflated by the test suite;
+  4 deep, or the hc4 match finder, cost it 1.4 KB. What is still queued for it when the
+  collection ends (128 KiB or more: on a bare machine the archive waits for nothing else)
+  goes to a second xz in a file of its own, appended after this piece's, which compresses
+  it while the first one finishes what it was given (multithreaded when 1 MiB or more).
+  On a GPU host xz keeps up while the slow tools run, so nothing is queued there. This
+  piece ends the tar stream.
 
 xz in plain multithreaded mode would fill a whole block (three times the 64 MiB dictionary
 at -9) before any thread starts, i.e. sit idle until the last tool has answered. The LZMA2
@@ -58,9 +61,9 @@ from multiarc.errors import EnvironmentNotReady
 SUFFIXES = {"xz": ".tar.xz", "zstd": ".tar.zst"}
 XZ_LZMA2 = "--lzma2=preset=9,lc=4,pb=0,nice=273,depth=32"
 _PY_LZMA2 = [{"id": lzma.FILTER_LZMA2, "preset": 9, "lc": 4, "pb": 0, "nice_len": 273, "depth": 32}]
-XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0,nice=128,depth=8"
+XZ_SMALL_LZMA2 = "--lzma2=preset=6,lc=4,pb=0,nice=128,depth=16"
 _PY_SMALL_LZMA2 = [
-    {"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0, "nice_len": 128, "depth": 8}
+    {"id": lzma.FILTER_LZMA2, "preset": 6, "lc": 4, "pb": 0, "nice_len": 128, "depth": 16}
 ]
 XZ_PROGRESSIVE = ("xz", "-T1", XZ_SMALL_LZMA2, "-c", "-q")  # the small members, as they come
 XZ_ONE_THREAD = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
@@ -69,6 +72,8 @@ LARGE_MEMBER = 4 * 2**20  # a member this big gets its own multithreaded xz at o
 MT_MIN_BLOCK = 4 * 2**20  # its blocks are no smaller
 MT_BACKLOG = 2**20  # small members still queued at the end, this much: a threaded xz
 BACKLOG_MIN_BLOCK = 2**19
+# queued at the end, this much: a second xz compresses it while the first one finishes
+PARALLEL_BACKLOG = 2**17
 _END_OF_ARCHIVE = tarfile.NUL * tarfile.RECORDSIZE  # two zero blocks, padded to a record
 
 
@@ -121,7 +126,9 @@ class _Piece:
 
     def __init__(self, kind: str, path: Path, argv: tuple[str, ...] | None, progressive: bool):
         self.kind, self.path, self.progressive = kind, path, progressive
+        self.paths = [path]  # this piece's files, in order (a second one for a backlog)
         self._file = open_exclusive(path)  # never a planted file or link; closed in close()
+        self._files = [self._file]
         self._cond = threading.Condition()
         self._chunks: deque[bytes] = deque()
         self._stop = self._ending = False
@@ -144,8 +151,9 @@ class _Piece:
             self._cond.notify()
 
     def _start(self, argv: tuple[str, ...]) -> IO[bytes]:
-        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read in _finish
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._file,
+        if not self._procs:  # one file for the messages of this piece's compressors
+            self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - read in _finish
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=self._files[-1],
                                 stderr=self._stderr, bufsize=0)
         self._procs.append(proc)
         assert proc.stdin is not None
@@ -186,19 +194,36 @@ class _Piece:
             view = view[n if n is not None else len(view) :]
 
     def _finish(self) -> None:
-        """Close the current compressor's input and check that it ended well."""
+        """Close the compressors' input and check that they ended well."""
         if self._lzma is not None:
             self._lzma.close()
             return
-        proc = self._procs[-1]
-        assert proc.stdin is not None
-        with contextlib.suppress(OSError):  # a compressor that died: its message says why
-            proc.stdin.close()
-        if proc.wait() != 0:
-            self._stderr.seek(0)
-            said = self._stderr.read(4096).decode(errors="replace").strip().splitlines()
-            why = said[-1].split(": ", 1)[-1] if said else f"exit status {proc.returncode}"
-            raise _failed(f"{self.kind} ({why})")
+        for proc in self._procs:
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):  # a compressor that died: its message says why
+                proc.stdin.close()
+        for proc in self._procs:
+            if proc.wait() != 0:
+                self._stderr.seek(0)
+                said = self._stderr.read(4096).decode(errors="replace").strip().splitlines()
+                why = said[-1].split(": ", 1)[-1] if said else f"exit status {proc.returncode}"
+                raise _failed(f"{self.kind} ({why})")
+
+    def _second_stream(self, size: int) -> None:
+        """A second xz, in a file of its own appended after this piece's, for what is still
+        queued: it compresses while the first one finishes what it was given (on a bare
+        machine the archive waits for nothing else). Its input of ``size`` bytes gets
+        threads of its own when it is large."""
+        assert self._procs[-1].stdin is not None
+        with contextlib.suppress(OSError):  # the first one's input ends here
+            self._procs[-1].stdin.close()
+        tool = str(self._procs[-1].args[0])  # type: ignore[index]
+        argv = (threaded_xz_argv(size, BACKLOG_MIN_BLOCK) if size >= MT_BACKLOG
+                else XZ_PROGRESSIVE)  # fmt: skip
+        path = self.path.with_name(self.path.name + ".2")
+        self._files.append(open_exclusive(path))
+        self.paths.append(path)
+        self._sink = self._start((tool, *argv[1:]))
 
     def close(self) -> None:
         with self._cond:
@@ -210,17 +235,15 @@ class _Piece:
         backlog = b"".join(self._chunks)
         self._chunks.clear()
         try:
-            threaded = self.kind == "xz" and self.progressive and self._lzma is None
-            if threaded and len(backlog) >= MT_BACKLOG:
-                self._finish()
-                tool = str(self._procs[-1].args[0])  # type: ignore[index]
-                argv = threaded_xz_argv(len(backlog), BACKLOG_MIN_BLOCK)
-                self._sink = self._start((tool, *argv[1:]))
+            second = self.kind == "xz" and self.progressive and self._lzma is None
+            if second and len(backlog) >= PARALLEL_BACKLOG:
+                self._second_stream(len(backlog))
             self._write_all(backlog)
         except OSError as exc:
             raise _failed(self.kind) from exc
         self._finish()
-        self._file.close()
+        for out in self._files:
+            out.close()
 
     def abort(self) -> None:
         with self._cond:
@@ -230,8 +253,9 @@ class _Piece:
             proc.kill()
             proc.wait()
         self._feeder.join(timeout=5)
-        self._file.close()
-        self.path.unlink(missing_ok=True)
+        for out, path in zip(self._files, self.paths, strict=True):
+            out.close()
+            path.unlink(missing_ok=True)
 
 
 class StreamCompressor:
@@ -291,14 +315,14 @@ class StreamCompressor:
             with open_exclusive(self._target) as out:
                 if head:
                     out.write(self._compress_head(tar_members(head)))
-                for piece in pieces:
-                    with open(piece.path, "rb") as src:
+                for path in (path for piece in pieces for path in piece.paths):
+                    with open(path, "rb") as src:
                         shutil.copyfileobj(src, out, 2**20)
         except OSError as exc:
             raise _failed(self._kind) from exc
         finally:
-            for piece in pieces:
-                piece.path.unlink(missing_ok=True)
+            for path in (path for piece in pieces for path in piece.paths):
+                path.unlink(missing_ok=True)
 
     def abort(self) -> None:
         for piece in [*self._large, self._rest]:
