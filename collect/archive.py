@@ -239,6 +239,7 @@ def build_archive(options: BuildOptions, ctx: Context | None = None,
                          (f"{top}/manifest.json", manifest_bytes, writer.mtime)])
         # the token table first: an archive whose tokens cannot be mapped back is no use
         mapping_path = _write_mapping(redactor, options, target, top)
+        interrupts.done()  # past this point the archive is there: the run completes
         final = publish(partial, target)
     except BaseException:
         with interrupts.deferred():  # a second Ctrl-C cannot cut the clean-up short

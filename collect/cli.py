@@ -222,9 +222,8 @@ def main(
     in every spelling (URLs, user:pass@host, apt/pip/npm/systemd proxy settings,
     *_TOKEN/*_KEY/*PASSWORD* settings, --token/--api-key options, XML and YAML values,
     SNMP communities, cookies, signed URLs, hf_/ghp_/glpat-/AKIA/npm_/pypi-/AIza tokens,
-    JWTs, private keys) are always
-    removed and listed by kind in manifest.json; .netrc, .ssh, .env and key files are
-    never collected.
+    JWTs, private keys) are always removed and listed by kind in manifest.json; .netrc,
+    .ssh, .env and key files are never collected.
 
     \b
     What needs root: dmesg (when kernel.dmesg_restrict=1), dmidecode, the PCI

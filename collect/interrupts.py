@@ -44,6 +44,17 @@ def install() -> None:
             signal.signal(s, _first_signal)
 
 
+def done() -> None:
+    """The archive is published: the run is over but for a few milliseconds of saying so.
+    A signal from now on is ignored (where :func:`install` set ours), so it cannot report
+    an archive that is there as "nothing was written", nor end in a traceback."""
+    if threading.current_thread() is threading.main_thread() and all(
+        signal.getsignal(s) is _first_signal for s in _SIGNALS
+    ):
+        for s in _SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+
+
 def exit_status(exc: BaseException) -> int:
     return 128 + int(getattr(exc, "signum", signal.SIGINT))
 
