@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
+
+# A suite started in the background by a shell without job control (``cmd &``, nohup)
+# inherits SIGINT ignored, and so would every process it starts: the tests that press
+# Ctrl-C (a signal to the command, or to this process) would test nothing. Ctrl-C works
+# here as in a terminal; the commands started from here get the default disposition.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Shared helpers that assert: rewrite their asserts as pytest does in test files (before
 # any test module imports them), so a failure shows the values.

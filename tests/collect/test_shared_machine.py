@@ -276,6 +276,7 @@ def test_a_signal_after_the_archive_is_published_is_ignored() -> None:
     code = (
         "import signal\n"
         "from multiarc.collect import interrupts\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "interrupts.done()\n"
         "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
         "interrupts.install()\n"

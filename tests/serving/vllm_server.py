@@ -10,9 +10,11 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,11 @@ class Server:
     url: str
     model: str
     log: Path
+    scratch: Path | None = None  # the server's TMPDIR (its ZMQ sockets), removed at the end
+
+    def _forget_scratch(self) -> None:
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM to the process group (API server, engine core, worker), then SIGKILL."""
@@ -87,23 +94,34 @@ class Server:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        self._forget_scratch()
 
     def kill_hard(self) -> None:
         """The whole server dies at once (as an out-of-memory kill would)."""
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
+        self._forget_scratch()
 
 
 def _launch(argv: list[str], workdir: Path, log: Path, env: dict[str, str], url: str,
             model: str, timeout: float) -> Server:
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True, cwd=workdir)
-    server = Server(proc, url, model, log)
+    # vLLM's ZMQ sockets and rendezvous files go to TMPDIR: a short folder of the server's
+    # own (a socket's path has ~100 characters at most), removed with it, not /tmp itself
+    scratch = Path(tempfile.mkdtemp(prefix="vllm-", dir="/tmp"))
+    env = dict(env, TMPDIR=str(scratch), VLLM_RPC_BASE_PATH=str(scratch))
+    try:
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                    start_new_session=True, cwd=workdir)
+    except BaseException:
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    server = Server(proc, url, model, log, scratch)
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
+            server._forget_scratch()
             raise RuntimeError(f"{argv[0]} exited with {proc.returncode}: "
                                f"{log.read_text()[-2000:]}")
         try:
