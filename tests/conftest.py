@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,17 @@ pytest.register_assert_rewrite("tests.integration.sites")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 RECORDINGS = REPO_ROOT / "tests" / "recordings"
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers_restored() -> Iterator[None]:
+    """A command run in-process (click's CliRunner) installs its own Ctrl-C and SIGTERM
+    handlers, and after its archive is published ignores both: put back this process's
+    own after every test, or a later test's Ctrl-C would go nowhere."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for s, handler in saved.items():
+        signal.signal(s, handler)
 
 
 @pytest.fixture

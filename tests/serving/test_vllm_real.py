@@ -128,7 +128,9 @@ def test_a_server_killed_mid_sweep_is_a_fail_point_and_the_rest_is_kept(
     try:
         proc = subprocess.Popen(
             [*CLI, "serve", "--url", server.url, "--output", str(tmp_path / "r"),
-             "--batch-sizes", "1,2,16,32", "--input-len", "64", "--output-len", "400",
+             # 1,200 tokens: batch 16 streams for seconds, so the kill 1.5 s in lands mid-batch
+             # (with 400 it could end first on a fast, quiet machine: a CI run saw it)
+             "--batch-sizes", "1,2,16,32", "--input-len", "64", "--output-len", "1200",
              "--request-timeout", "60"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
