@@ -25,8 +25,9 @@ frames; xz, zstd, ``tar -J`` and Python's lzma read them as one):
   collection ends (128 KiB or more: on a bare machine the archive waits for nothing else)
   goes to a second xz in a file of its own, appended after this piece's, which compresses
   it while the first one finishes what it was given (multithreaded when 1 MiB or more).
-  On a GPU host xz keeps up while the slow tools run, so nothing is queued there. This
-  piece ends the tar stream.
+  A run with a large member (a GPU host) never makes that second stream: it waits on its
+  slow tools, not on xz, and the new stream's dictionary would cost ~1 KB. This piece
+  ends the tar stream.
 
 xz in plain multithreaded mode would fill a whole block (three times the 64 MiB dictionary
 at -9) before any thread starts, i.e. sit idle until the last tool has answered. The LZMA2
@@ -225,7 +226,8 @@ class _Piece:
         self.paths.append(path)
         self._sink = self._start((tool, *argv[1:]))
 
-    def close(self) -> None:
+    def close(self, second_stream: bool = True) -> None:
+        """End the piece; ``second_stream``: what is still queued may go to a second xz."""
         with self._cond:
             self._stop = True
             self._cond.notify()
@@ -235,7 +237,8 @@ class _Piece:
         backlog = b"".join(self._chunks)
         self._chunks.clear()
         try:
-            second = self.kind == "xz" and self.progressive and self._lzma is None
+            second = (second_stream and self.kind == "xz" and self.progressive
+                      and self._lzma is None)  # fmt: skip
             if second and len(backlog) >= PARALLEL_BACKLOG:
                 self._second_stream(len(backlog))
             self._write_all(backlog)
@@ -310,8 +313,11 @@ class StreamCompressor:
         self._rest.write(_END_OF_ARCHIVE)
         pieces = [*self._large, self._rest]
         try:
-            for piece in pieces:
+            for piece in self._large:
                 piece.close()
+            # a host with a large member (a GPU host's 10 MB dmesg) waits on its slow tools,
+            # not on xz: no second stream there, whose new dictionary costs ~1 KB
+            self._rest.close(second_stream=not self._large)
             with open_exclusive(self._target) as out:
                 if head:
                     out.write(self._compress_head(tar_members(head)))
