@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import fcntl
 import os
-import stat
 from pathlib import Path
 from types import TracebackType
 
 from multiarc.errors import EnvironmentNotReady
+from multiarc.safe_files import open_own
 
 
 class InstallLock:
@@ -25,18 +25,17 @@ class InstallLock:
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # never through a link, never another user's file
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-            st = os.fstat(fd)
+            fd = open_own(self.path, os.O_RDWR | os.O_CREAT)
+        except PermissionError as err:
+            raise EnvironmentNotReady(
+                f"the install lock {self.path} is not a regular file of this user's"
+                f" ({err.strerror})",
+                "remove it; only root should write in the state folder",
+            ) from None
         except OSError as err:
             raise EnvironmentNotReady(f"cannot open the install lock {self.path}: {err.strerror}",
                                       "remove it if it is a link; only root should write there"
                                       ) from None  # fmt: skip
-        if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-            os.close(fd)
-            raise EnvironmentNotReady(
-                f"the install lock {self.path} is not a regular file of this user's",
-                "remove it; only root should write in the state folder",
-            )
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

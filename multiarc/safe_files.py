@@ -3,8 +3,9 @@ followed, reused or trusted.
 
 - :func:`create_new`: a new file, ``O_CREAT|O_EXCL|O_NOFOLLOW``; anything already under the
   name (a link included) is an error, never written through.
-- :func:`open_append`: a log kept across runs, appended to; created like the above when
-  missing, and refused when the name is a link or a file that is not the caller's own.
+- :func:`open_own` (and :func:`open_append` on it): a file kept across runs (a log, a
+  lock); created when missing, and refused when the name is a link or a file that is not
+  the caller's own.
 - :func:`make_own_folder`: a folder root keeps its state or logs in must be writable by
   nobody else, and so must every folder above it, unless sticky like /tmp (there nobody
   can move another's entry): otherwise another user could plant links under the names
@@ -22,7 +23,7 @@ from typing import IO, Literal, overload
 from multiarc.errors import EnvironmentNotReady
 
 _NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC
+_APPEND = os.O_WRONLY | os.O_CREAT | os.O_APPEND
 _TRUSTED_OWNERS = {0}  # root, and the caller (added at the time of the check)
 
 
@@ -36,11 +37,12 @@ def create_new(path: Path, mode: int = 0o600, *, text: bool = False) -> IO[bytes
     return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
 
 
-def open_append(path: Path, mode: int = 0o644) -> IO[str]:
-    """``path`` opened to append text; PermissionError when it is a link, not a regular
-    file, or not the caller's own (the file is then left as it was)."""
+def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
+    """A descriptor of ``path`` opened with ``flags`` (``O_CREAT`` creates it when missing),
+    never through a link: PermissionError when it is a link, not a regular file, or not the
+    caller's own (nothing is then done to it; ``flags`` must not truncate)."""
     try:
-        fd = os.open(path, _APPEND, mode)
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as err:
         if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link
             raise PermissionError(err.errno, "a link, not followed", str(path)) from None
@@ -48,8 +50,13 @@ def open_append(path: Path, mode: int = 0o644) -> IO[str]:
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
         os.close(fd)
-        raise PermissionError(1, "not a regular file of this user's, not written", str(path))
-    return os.fdopen(fd, "a", encoding="utf-8")
+        raise PermissionError(1, "not a regular file of this user's, not used", str(path))
+    return fd
+
+
+def open_append(path: Path, mode: int = 0o644) -> IO[str]:
+    """``path`` opened to append text: see :func:`open_own`."""
+    return os.fdopen(open_own(path, _APPEND, mode), "a", encoding="utf-8")
 
 
 def _unsafe(path: Path, *, own: bool) -> str | None:

@@ -127,13 +127,13 @@ def test_appended_logs_and_the_lock_never_follow_a_link(tmp_path: Path) -> None:
     lock.symlink_to(victim)
     with pytest.raises(EnvironmentNotReady) as caught:
         InstallLock(lock).acquire()
-    assert "cannot open the install lock" in caught.value.message
+    assert "install lock" in caught.value.message and "a link, not followed" in caught.value.message
     assert victim.read_text() == "untouched\n"  # not truncated, not written
     with pytest.raises(FileExistsError):
         create_new(link)
 
 
-def test_a_log_that_is_another_users_file_is_not_appended_to(tmp_path: Path) -> None:
+def test_a_log_or_lock_that_is_another_users_file_is_not_used(tmp_path: Path) -> None:
     theirs = tmp_path / "trial-boot.log"
     theirs.write_text("theirs\n")
     if os.geteuid() != 0:
@@ -142,3 +142,10 @@ def test_a_log_that_is_another_users_file_is_not_appended_to(tmp_path: Path) -> 
     with pytest.raises(PermissionError):
         open_append(theirs)
     assert theirs.read_text() == "theirs\n"
+    lock = tmp_path / "install.lock"
+    lock.write_text("4242\n")
+    os.chown(lock, NOBODY, NOBODY)
+    with pytest.raises(EnvironmentNotReady) as caught:
+        InstallLock(lock).acquire()
+    assert "not a regular file of this user's" in caught.value.message
+    assert lock.read_text() == "4242\n"  # not truncated, not locked
