@@ -70,7 +70,7 @@ XZ_PROGRESSIVE = ("xz", "-T1", XZ_SMALL_LZMA2, "-c", "-q")  # the small members,
 XZ_ONE_THREAD = ("xz", "-T1", XZ_LZMA2, "-c", "-q")
 ZSTD = ("zstd", "-T0", "-10", "-c", "-q")
 LARGE_MEMBER = 4 * 2**20  # a member this big gets its own multithreaded xz at once
-MT_MIN_BLOCK = 4 * 2**20  # its blocks are no smaller
+MT_MIN_BLOCK = 4 * 2**20  # its blocks are no smaller (and all the same size)
 MT_BACKLOG = 2**20  # small members still queued at the end, this much: a threaded xz
 BACKLOG_MIN_BLOCK = 2**19
 # queued at the end, this much: a second xz compresses it while the first one finishes
@@ -86,13 +86,16 @@ def _cpus() -> int:
 
 
 def threaded_xz_argv(size: int, min_block: int | None = None, spare: int = 0) -> tuple[str, ...]:
-    """xz for ``size`` bytes: blocks small enough that every CPU (but ``spare``) gets one,
-    never tiny ones. One thread: a single block (the best ratio)."""
+    """xz for ``size`` bytes in equal blocks, one per thread: as many as there are CPUs (but
+    ``spare``), and no more than leave every block ``min_block`` or larger. Each block
+    starts with an empty dictionary (~10 KB more for each 5 MB of a kernel log, 1.5 % of its
+    compressed size, more than the text-tuned settings gain): a 10 MB dmesg is two blocks on
+    any number of CPUs, not a 4 MiB, a 4 MiB and a 2 MiB one. One thread: a single block."""
     cpus = max(1, _cpus() - spare)
-    if cpus == 1 or size <= (MT_MIN_BLOCK if min_block is None else min_block):
+    threads = min(cpus, size // (MT_MIN_BLOCK if min_block is None else min_block))
+    if threads <= 1:
         return XZ_ONE_THREAD
-    block = max(MT_MIN_BLOCK if min_block is None else min_block, math.ceil(size / cpus))
-    threads = max(1, min(cpus, math.ceil(size / block)))
+    block = math.ceil(size / threads)
     return ("xz", f"-T{threads}", f"--block-size={block}", "--memlimit-compress=50%",
             XZ_LZMA2, "-c", "-q")  # fmt: skip
 

@@ -179,8 +179,12 @@ def test_threaded_argv_uses_every_cpu_with_sane_blocks(monkeypatch: pytest.Monke
     monkeypatch.setattr(compress, "_cpus", lambda: 8)
     argv = threaded_xz_argv(64 * 2**20)
     assert "-T8" in argv and f"--block-size={8 * 2**20}" in argv
+    # Every block 4 MiB or more, all the same size: no small last block (each block starts
+    # with an empty dictionary). A 10 MB dmesg is two blocks however many CPUs there are.
     small = threaded_xz_argv(9 * 2**20)
-    assert "-T3" in small and f"--block-size={4 * 2**20}" in small
+    assert "-T2" in small and f"--block-size={9 * 2**19}" in small
+    assert "-T2" in threaded_xz_argv(10 * 2**20 + 1024)
+    assert "-T3" in threaded_xz_argv(12 * 2**20)
     assert "-T7" in threaded_xz_argv(64 * 2**20, spare=1)
     # Two CPUs, one kept for the collection: one thread, one block (the best ratio).
     monkeypatch.setattr(compress, "_cpus", lambda: 2)
