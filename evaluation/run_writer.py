@@ -21,6 +21,7 @@ from typing import Any
 from multiarc.evaluation.model import CheckResult, StepResult
 
 from multiarc.errors import InputError
+from multiarc.safe_files import unsafe_folder
 
 DETAIL_LOG = "benchmark_detail_log.txt"
 STEPS_JSON = "steps.json"
@@ -46,13 +47,16 @@ def check_output_folder(output: Path, *, create: bool = False) -> Path:
     """The absolute output folder, proven writable (a probe made and removed in it, or in
     its nearest existing parent when it does not exist yet); InputError (exit 2) when it
     cannot be written: read-only, immutable, no permission, a pseudo file system, a file
-    in the way. ``create``: make it (parents included, as ``mkdir -p``)."""
+    in the way; as root, also when another user could swap it or a folder above it (see
+    :func:`multiarc.safe_files.unsafe_folder`). ``create``: make it (parents included, as
+    ``mkdir -p``)."""
     output = output.absolute()
     if any(output.is_relative_to(p) for p in (Path("/proc"), Path("/sys"))):
         raise InputError(
             f"cannot write the results under {output}: a kernel pseudo file system",
             "choose a writable folder with --output",
         )
+    _refuse_unsafe(output)
     probe_in = output
     while not probe_in.exists() and probe_in != probe_in.parent:
         probe_in = probe_in.parent
@@ -64,7 +68,20 @@ def check_output_folder(output: Path, *, create: bool = False) -> Path:
             output.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise _unwritable(output, err) from None
+    if create:
+        _refuse_unsafe(output)  # made by another user first, in between
     return output
+
+
+def _refuse_unsafe(output: Path) -> None:
+    """As root: InputError when another user could swap the run folder for a link."""
+    unsafe = unsafe_folder(output, group_ok=True, invoker=True) if os.geteuid() == 0 else None
+    if unsafe:
+        raise InputError(
+            f"cannot write the results under {output} as root: {unsafe}",
+            "choose a folder of root's or your own with --output (none above it writable by"
+            " others unless sticky like /tmp), e.g. --output /root/results",
+        )
 
 
 class RunFolder:

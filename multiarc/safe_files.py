@@ -59,17 +59,24 @@ def open_append(path: Path, mode: int = 0o644) -> IO[str]:
     return os.fdopen(open_own(path, _APPEND, mode), "a", encoding="utf-8")
 
 
-def _unsafe(path: Path, *, own: bool) -> str | None:
-    """Why ``path`` (an existing folder, or a link to one) is unsafe to hold root's files,
-    or None. ``own``: the folder itself, which must not be writable by group or others."""
-    st = os.lstat(path)
+def _trusted(invoker: bool) -> set[int]:
+    """root and the caller; ``invoker``: also the user who ran sudo (who has root anyway)."""
     trusted = _TRUSTED_OWNERS | {os.geteuid()}
+    sudo_uid = os.environ.get("SUDO_UID", "") if invoker and os.geteuid() == 0 else ""
+    return trusted | ({int(sudo_uid)} if sudo_uid.isdigit() else set())
+
+
+def _unsafe(path: Path, *, own: bool, group_ok: bool, trusted: set[int]) -> str | None:
+    """Why ``path`` (an existing folder, or a link to one) is unsafe to hold root's files,
+    or None. ``own``: the folder itself, which must not be writable by group (unless
+    ``group_ok``) or others."""
+    st = os.lstat(path)
     if stat.S_ISLNK(st.st_mode):
         # whoever owns the link decides where it points
         return None if st.st_uid in trusted else f"{path} is a link owned by uid {st.st_uid}"
     if st.st_uid not in trusted:
         return f"{path} belongs to uid {st.st_uid}"
-    if own and st.st_mode & 0o022:
+    if own and st.st_mode & (0o002 if group_ok else 0o022):
         return f"{path} is writable by {'others' if st.st_mode & 0o002 else 'its group'}"
     if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
         return f"{path} is writable by others (and not sticky)"
@@ -90,17 +97,31 @@ def _chain(path: Path) -> list[Path]:
     return seen
 
 
-def _check(path: Path, what: str) -> None:
+def unsafe_folder(path: Path, *, group_ok: bool = False, invoker: bool = False) -> str | None:
+    """Why another user could plant or swap entries in ``path`` (or in what exists of it)
+    before this process writes there, or None: a folder on the way that is another user's
+    (or a link of theirs), or writable by others and not sticky; ``path`` itself also not
+    writable by others (nor by its group, unless ``group_ok``: a user's private group).
+    ``invoker``: under sudo, the invoking user's folders are trusted too (their home)."""
     chain = [folder for folder in _chain(path) if os.path.lexists(folder)]
     whole = os.path.isdir(path)
+    trusted = _trusted(invoker)
     for folder in chain:
-        reason = _unsafe(folder, own=whole and folder == chain[-1])
+        reason = _unsafe(folder, own=whole and folder == chain[-1], group_ok=group_ok,
+                         trusted=trusted)
         if reason:
-            raise EnvironmentNotReady(
-                f"{what} {path} is not safe to write in: {reason}",
-                "use a folder only root can write to (and none above it writable by"
-                " others, unless sticky like /tmp), e.g. the default",
-            )
+            return reason
+    return None
+
+
+def _check(path: Path, what: str) -> None:
+    reason = unsafe_folder(path)
+    if reason:
+        raise EnvironmentNotReady(
+            f"{what} {path} is not safe to write in: {reason}",
+            "use a folder only root can write to (and none above it writable by"
+            " others, unless sticky like /tmp), e.g. the default",
+        )
 
 
 def make_own_folder(path: Path, what: str) -> None:
