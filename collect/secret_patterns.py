@@ -25,7 +25,7 @@ BARE = re.compile(
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 SECRET_NAME = (
     r"(?:[\w.-]{0,64}(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
-    r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data)"
+    r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data|authtok|authtoken)"
     r"|[\w.-]{0,64}(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]{0,64}"
     r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
     r"|(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
@@ -47,10 +47,14 @@ ASSIGNMENT = re.compile(
     re.IGNORECASE,
 )
 # netrc, apt auth.conf: "login USER password SECRET" (a keyword, a space, the value), and
-# the same spelling in other configs (kickstart's rootpw, Ansible's become_pass, apikey)
+# the same spelling in other configs (kickstart's rootpw, Ansible's become_pass, apikey,
+# ifupdown's wpa-psk, keepalived's auth_pass)
 NETRC = re.compile(r"(?P<name>(?<![\w<])(?:--?)?(?:password|passwd|passphrase|rootpw|bindpw"
-                   r"|api[_-]?key|(?:ansible_)?(?:become|ssh|sudo)_pass(?:word)?))"
-                   r"(?P<sep>[ \t]+)"
+                   r"|api[_-]?key|(?:ansible_)?(?:become|ssh|sudo)_pass(?:word)?"
+                   r"|wpa-psk|auth_pass))"
+                   # not PAM's "password required pam_x.so", nor "password = v" (an assignment)
+                   r"(?P<sep>[ \t]+)(?![=\[]|(?:required|requisite|sufficient|optional|include"
+                   r"|substack)\b)"
                    + VALUE,
                    re.IGNORECASE)  # fmt: skip
 # SNMP community strings, which are passwords (snmpd.conf, a switch's config), at a line's
@@ -78,9 +82,38 @@ COOKIE = re.compile(r"(?P<name>\b(?:Set-)?Cookie)(?P<sep>[ \t]*:[ \t]*)(?P<value
                      re.IGNORECASE)  # fmt: skip
 JSON_SECRET = re.compile(
     r"(?P<name>([\"'])(?=" + SHORT_NAME + r"[\"'])(?:" + SECRET_NAME + r"|auth|credentials?)\2\]?)"
-    r"(?P<sep>[ \t]*[:=][ \t]*)"
+    r"(?P<sep>[ \t]*(?:=>|[:=])[ \t]*)"
     r"(?P<value>b?\"[^\"]{1,4096}\"|b?'[^'\n]{1,4096}')",  # JSON, a dict's repr, env['X'] = 'v'
+    re.IGNORECASE,  # and PHP's, Perl's and Ruby's 'password' => 'v'
+)
+# JSON inside a JSON string or a log line: {\"password\":\"v\"}
+ESCAPED_JSON_SECRET = re.compile(
+    r"(?P<name>\\\"(?=" + SHORT_NAME + r"\\\")(?:" + SECRET_NAME + r"|auth|credentials?)\\\")"
+    r"(?P<sep>[ \t]*:[ \t]*)"
+    r"(?P<value>\\\"[^\"\n]{1,4096}\\\")",
     re.IGNORECASE,
+)
+# SQL: CREATE USER ... IDENTIFIED BY 'v', IDENTIFIED WITH plugin BY 'v', BY PASSWORD 'v'
+SQL_IDENTIFIED = re.compile(
+    r"(?P<name>\bIDENTIFIED[ \t]+(?:WITH[ \t]+\w{1,64}[ \t]+)?BY[ \t]+(?:PASSWORD[ \t]+)?)"
+    r"(?P<sep>)(?P<value>'[^'\n]{1,4096}'|\"[^\"\n]{1,4096}\")",
+    re.IGNORECASE,
+)
+# GRUB's users: "password USER SECRET" and "password_pbkdf2 USER HASH" (grub.cfg, grub.d)
+# (a user name, then the value ending the line; not PAM's "password required pam_x.so")
+GRUB_PASSWORD = re.compile(
+    r"(?P<name>^[ \t]{0,64}password(?:_pbkdf2)?[ \t]+"
+    r"(?!(?:required|requisite|sufficient|optional|include|substack)\b)[A-Za-z_][\w.@-]{0,63}"
+    r"[ \t]+)(?P<sep>)(?P<value>[^\s=\[][^\s]{0,4095})(?=[ \t]*$)",
+    re.MULTILINE,
+)
+# Kubernetes and compose env lists: "- name: DB_PASSWORD" and, on the next line, "value: v"
+NAME_VALUE_HINT = re.compile(r"^[ \t]*value[ \t]*:", re.MULTILINE | re.IGNORECASE)
+NAME_VALUE_PAIR = re.compile(
+    r"(?P<name>^[ \t]{0,256}(?:-[ \t]+)?name[ \t]*:[ \t]*[\"']?(?=" + SHORT_NAME
+    + r"[\"']?[ \t]*\r?\n)(?:" + SECRET_NAME + r")[\"']?[ \t]*\r?\n[ \t]{0,256}value[ \t]*:)"
+    r"(?P<sep>[ \t]*)" + VALUE,
+    re.IGNORECASE | re.MULTILINE,
 )
 # .NET and Java settings: <add key="Password" value="SECRET"/>, name="token" value="..."
 KEY_VALUE_SECRET = re.compile(
@@ -155,6 +188,18 @@ TOKEN_SHAPES: tuple[tuple[str, re.Pattern[str], tuple[str, ...]], ...] = (
                            r"|https://discord(?:app)?\.com/api/webhooks/[A-Za-z0-9/_-]{10,}"),
      ("hooks.slack", "webhooks")),
     ("api-key", re.compile(r"\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}\b"), ("k_live_", "k_test_")),
+    ("bitbucket-token", re.compile(r"\bATBB[A-Za-z0-9_=.-]{32,}"), ("atbb",)),
+    ("tailscale-key", re.compile(r"\btskey-(?:auth|api|client|scim|webhook)-[A-Za-z0-9-]{16,}"),
+     ("tskey-",)),
+    # password hashes (crypt's, htpasswd's, GRUB's): as good as the password to a cracker
+    ("password-hash", re.compile(
+        r"\$(?:1|5|6)\$(?:rounds=\d{1,9}\$)?[./A-Za-z0-9]{1,16}\$[./A-Za-z0-9]{20,}"
+        r"|\$(?:y|gy|7)\$[./A-Za-z0-9]{1,128}\$[./A-Za-z0-9]{1,86}\$[./A-Za-z0-9]{20,}"
+        r"|\$2[abxy]\$\d\d\$[./A-Za-z0-9]{53}|\$apr1\$[./A-Za-z0-9]{1,8}\$[./A-Za-z0-9]{22}"
+        r"|\$argon2(?:id|i|d)\$[^\s$]{1,64}\$[^\s$]{1,128}\$[A-Za-z0-9+/]{8,}\$[A-Za-z0-9+/]{16,}"
+        r"|\bgrub\.pbkdf2\.sha512\.\d{1,9}\.[0-9A-Fa-f]{16,}\.[0-9A-Fa-f]{16,}"),
+     ("$1$", "$5$", "$6$", "$y$", "$gy$", "$7$", "$2a$", "$2b$", "$2x$", "$2y$", "$apr1$",
+      "$argon2", "grub.pbkdf2")),
     # command lines: curl -u user:pass, --proxy-user u:p, sshpass -p secret
     ("credentials", re.compile(r"(?<=\s)(?:-u|--user|--proxy-user|-U)[ \t=]+[^\s:'\"]+:[^\s'\"]+"
                                r"|\bsshpass[ \t]+-p[ \t]*\S+"),
@@ -169,7 +214,8 @@ TELLTALES = (
     "mysql", "mariadb", "login", "pw", "ya29.", "pypi-age", "glrt", "gldt-", "glptt-",
     "glcbt-", "glsoat-", "gloas-", "glft-", "glimt-", "glagent-", "sg.", "hvs.", "hvb.",
     "dop_v1_", "dapi", "shpat_", "shpss_", "shpca_", "shppa_", "xapp-", "community",
-    "ipmitool",
+    "ipmitool", "atbb", "tskey-", "$1$", "$5$", "$6$", "$y$", "$gy$", "$7$", "$2a$", "$2b$",
+    "$2x$", "$2y$", "$apr1$", "$argon2", "grub.pbkdf2", "identified",
 )  # fmt: skip
 TELLTALE_BYTES = tuple(t.encode() for t in TELLTALES)
 TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)
@@ -189,8 +235,11 @@ NAMED_VALUES: tuple[tuple[re.Pattern[str], str, tuple[str, ...]], ...] = (
     (URL_SIGNATURE, "url-signature", ("sig", "x-amz-", "x-goog-")),
     (DASH_P, "secret", ("mysql", "mariadb", "login", "ipmitool")),
     (JSON_SECRET, "secret", ('"', "'")),
+    (ESCAPED_JSON_SECRET, "secret", ('\\"',)),
+    (SQL_IDENTIFIED, "secret", ("identified",)),
     (ASSIGNMENT, "secret", ("=", ":")),
-    (NETRC, "secret", ("pass", "pw", "key")),
+    (GRUB_PASSWORD, "secret", ("password",)),  # before NETRC, which takes the user for it
+    (NETRC, "secret", ("pass", "pw", "key", "psk")),
     (SNMP_COMMUNITY, "secret", ("community",)),
     (OPTION, "secret", ("-",)),
     (XML_SECRET, "secret", ("</",)),

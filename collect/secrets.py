@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 from multiarc.collect.secret_patterns import (
     BARE,
+    NAME_VALUE_HINT,
+    NAME_VALUE_PAIR,
     NAMED_VALUES,
     NO_PROXY,
     NOT_SECRET,
@@ -79,6 +81,8 @@ def scrub(text: str, where: str, findings: Findings) -> str:
     """
     if YAML_BLOCK_HINT.search(text):
         text = _scrub_yaml_blocks(text, where, findings)
+    if NAME_VALUE_HINT.search(text):  # the one pattern that spans two lines
+        text = _scrub_name_value_pairs(text, where, findings)
     if len(text) < _BIG:
         return _scrub_all(text, where, findings)
     if "PRIVATE KEY" in text:
@@ -196,6 +200,18 @@ def _scrub_yaml_blocks(text: str, where: str, findings: Findings) -> str:
         findings.add(where, "secret")
     parts.append(text[last:])
     return "".join(parts)
+
+
+def _scrub_name_value_pairs(text: str, where: str, findings: Findings) -> str:
+    """``- name: DB_PASSWORD`` then ``value: v`` on the next line (Kubernetes, compose)."""
+    def replace(m: re.Match[str]) -> str:
+        value = m.group("value").strip("\"'")
+        if not value or NOT_SECRET.match(value.strip()):
+            return m.group(0)
+        findings.add(where, "secret")
+        return f"{m.group('name')}{m.group('sep')}{marker('secret')}"
+
+    return NAME_VALUE_PAIR.sub(replace, text)
 
 
 def _scrub_keys(text: str, where: str, findings: Findings) -> str:
