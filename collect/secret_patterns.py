@@ -25,10 +25,10 @@ BARE = re.compile(
 # NAME = value where the name says it holds a secret (env files, ini, yaml, rc files)
 SECRET_NAME = (
     r"(?:[\w.-]{0,64}(?:_TOKEN|_KEY|_SECRET|_PASS|_PASSWD|_PASSWORD|_PWD|_APIKEY|_API_KEY|_AUTH"
-    r"|_CREDENTIAL|_CREDENTIALS|_PSK|_PW|key-data|authtok|authtoken)"
-    r"|[\w.-]{0,64}(?:PASSWORD|PASSWD|PASSPHRASE|SECRET)[\w.-]{0,64}"
-    r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)"
-    r"|(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
+    r"|_CREDENTIAL|_CREDENTIALS|_CREDS|_PSK|_PW|_PAT|key-data|authtok|authtoken)"
+    r"|[\w.-]{0,64}(?:PASSWORD|PASSWD|PASSPHRASE|PASSCODE|SECRET)[\w.-]{0,64}"
+    r"|proxy[_-]?(?:user(?:name)?|pass(?:word|wd)?)|sshpass"
+    r"|(?:[\w.-]{0,64}[_.-])?(?:db|user|admin|root|bind|ldap|smtp|mail|ftp|wifi|wpa)[_.-]?(?:pass|pw)"
     r"|[\w.-]{0,64}(?:access|secret|private|account|api|auth|signing|encryption|master|shared"
     r"|SharedAccess)[_-]?key|_authToken|_auth|npmAuthToken|access[_-]?token|auth[_-]?token"
     r"|refresh[_-]?token|client[_-]?secret|password|passwd|passphrase|secret|token"
@@ -215,7 +215,7 @@ TELLTALES = (
     "glcbt-", "glsoat-", "gloas-", "glft-", "glimt-", "glagent-", "sg.", "hvs.", "hvb.",
     "dop_v1_", "dapi", "shpat_", "shpss_", "shpca_", "shppa_", "xapp-", "community",
     "ipmitool", "atbb", "tskey-", "$1$", "$5$", "$6$", "$y$", "$gy$", "$7$", "$2a$", "$2b$",
-    "$2x$", "$2y$", "$apr1$", "$argon2", "grub.pbkdf2", "identified",
+    "$2x$", "$2y$", "$apr1$", "$argon2", "grub.pbkdf2", "identified", "_pat", "_creds",
 )  # fmt: skip
 TELLTALE_BYTES = tuple(t.encode() for t in TELLTALES)
 TELLTALE_ANYCASE = re.compile("|".join(map(re.escape, TELLTALES)), re.IGNORECASE)

@@ -112,6 +112,24 @@ def test_more_token_shapes_are_removed(token: str) -> None:
     assert token not in sec.scrub(long_text, "f", sec.Findings())
 
 
+@pytest.mark.parametrize(
+    "name", ["SSHPASS", "LDAP_BINDPW", "GITHUB_PAT", "GH_PAT", "NEXUS_CREDS", "VPN_PASSCODE",
+             "NGROK_AUTHTOKEN"])
+def test_more_secret_variable_names(name: str) -> None:
+    """Variables that hold a secret by their name: left out of the environment, and their
+    value removed from a short text and from a long one (the line-prefilter's path)."""
+    assert sec.is_secret_name(name)
+    assert "Hunter2Leak" not in sec.scrub(f"{name}=Hunter2Leak", "f", sec.Findings())
+    long_text = "x" * 5000 + f"\nexport {name}=Hunter2Leak\n"
+    assert "Hunter2Leak" not in sec.scrub(long_text, "f", sec.Findings())
+
+
+@pytest.mark.parametrize("name", ["bypass", "PATH", "LD_LIBRARY_PATH", "COMPASS", "KEYPATH"])
+def test_look_alike_variable_names_are_kept(name: str) -> None:
+    assert not sec.is_secret_name(name)
+    assert sec.scrub(f"{name}=/usr/bin", "f", sec.Findings()) == f"{name}=/usr/bin"
+
+
 def test_pwd_and_oldpwd_are_kept() -> None:
     assert sec.scrub("PWD=/home/u\nOLDPWD=/tmp", "f", sec.Findings()) == "PWD=/home/u\nOLDPWD=/tmp"
     # the environment's PWD is not a secret value to remove from every other text
