@@ -54,6 +54,18 @@ _SERIAL_FIELDS = re.compile(
     r"(?P<value>[^\s\"|,](?:[^\"|\n]{0,126}[^\s\"|\n])?)(?=[ \t\r]{0,512}(?:\"|\||$))",
     re.MULTILINE | re.IGNORECASE,
 )
+# Other tools' labels (ipmitool fru's "Board Serial :", lshw's "serial:", udev's
+# ID_SERIAL_SHORT=, camelCase JSON): the value must look like a serial (a digit, no blank),
+# since a label this loose meets words ("serial: enabled") that must not be replaced
+# everywhere they appear.
+_SERIAL_LOOSE = re.compile(
+    r"(?P<key>(?<![\w-])(?:(?:Board|Product|Chassis|System|Module|Baseboard)[ _]Serial"
+    r"|serial(?:[ _-]?(?:number|no|num))?|ID_SERIAL(?:_SHORT)?|SerialNumber)[ \t]*[:=][ \t]*"
+    r"|\"(?:serialNumber|SerialNumber|serial_no|device_serial|board_serial|product_serial)\""
+    r"[ \t]*:[ \t]*\")"
+    r"(?P<value>(?=[^\s\"|,/]{0,63}\d)[A-Za-z0-9][\w.:-]{4,63})(?![\w.:/-])",
+    re.IGNORECASE,
+)
 _HOST_KEYS = re.compile(
     r"(?P<key>\b(?:host ?name|nodename|fqdn|HOSTNAME|Static hostname)\b\s*[:=]?\s*[\"']?)"
     r"(?P<value>[A-Za-z0-9][\w.-]*)",
@@ -85,8 +97,10 @@ def _not_placeholder(value: str) -> bool:
 
 def serial_values(text: str) -> set[str]:
     """Serial numbers, UUIDs and asset tags by their labels (placeholders left out)."""
-    return {m.group("value").strip() for m in _SERIAL_FIELDS.finditer(text)
-            if _not_placeholder(m.group("value"))}  # fmt: skip
+    found = {m.group("value").strip() for m in _SERIAL_FIELDS.finditer(text)
+             if _not_placeholder(m.group("value"))}  # fmt: skip
+    return found | {m.group("value") for m in _SERIAL_LOOSE.finditer(text)
+                    if _not_placeholder(m.group("value"))}  # fmt: skip
 
 
 def dmi_identifiers(dmidecode_text: str) -> set[str]:
@@ -284,6 +298,7 @@ class Redactor:
         if not self.full:
             return text
         text = _SERIAL_FIELDS.sub(self._serial, text)
+        text = _SERIAL_LOOSE.sub(self._serial, text)
         if self._domain_re is not None:
             text = self._domain_re.sub(lambda m: self.token(m.group(0).lower(), "host"), text)
         if self._words_re is not None:

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from multiarc.collect import redact
 from multiarc.collect.cli import main
 from multiarc.collect.context import Context
 from multiarc.collect.redact import Redactor, dmi_identifiers
@@ -300,8 +301,11 @@ def test_other_host_names_are_replaced_like_this_machines(tmp_path: Path) -> Non
         "Serial Number: x" + " " * 100_000 + "y",  # a lazy value re-scanned the blanks: minutes
         "Serial Number: x " * 20_000,
         '"serial_number": "' + "a" * 100_000,
+        "serial: " + "1" * 100_000,
+        "Board Serial : 1" * 30_000,
+        "serial=" * 30_000,
     ],
-    ids=["blanks", "repeated", "unclosed"],
+    ids=["blanks", "repeated", "unclosed", "loose-long", "loose-repeated", "loose-empty"],
 )
 def test_a_hostile_serial_line_cannot_hang_redact(tmp_path: Path, text: str) -> None:
     """Only a hang is caught here (benchmarks/ measure speed)."""
@@ -315,3 +319,34 @@ def test_a_serial_value_ends_at_its_last_non_blank(tmp_path: Path) -> None:
     assert r.text("Serial Number: LQAC5060   \n") == "Serial Number: <serial-1>   \n"
     assert r.text("| Serial Number: LQAC5060 | x |") == "| Serial Number: <serial-1> | x |"
     assert r.text('"serial_number": "LQAC5061"') == '"serial_number": "<serial-2>"'
+
+
+@pytest.mark.parametrize(
+    ("text", "serial"),
+    [
+        ("Board Serial          : BSN12345X", "BSN12345X"),  # ipmitool fru
+        ("Product Serial        : PSN99881", "PSN99881"),
+        ("       serial: S4EWNX0R123456", "S4EWNX0R123456"),  # lshw
+        ("E: ID_SERIAL_SHORT=S4EWNX0R123457", "S4EWNX0R123457"),  # udevadm's database
+        ('{"serialNumber": "ABC12345"}', "ABC12345"),  # camelCase JSON (Redfish)
+        ("SerialNumber=CN0123456789", "CN0123456789"),
+    ],
+)
+def test_other_tools_serial_labels(tmp_path: Path, text: str, serial: str) -> None:
+    """Serials under other tools' labels are replaced, and the same value wherever else it
+    appears in the archive (learned from every collected text before anything is written)."""
+    r = _redactor(tmp_path)
+    assert serial in redact.serial_values(text)
+    r.learn(redact.serial_values(text), "serial")
+    assert serial not in r.text(text) and "<serial-" in r.text(text)
+    assert serial not in r.text(f"disk {serial} is healthy")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["serial: enabled", "Serial: 8250/16550 driver, 4 ports", "console=ttyS0 serial=0",
+     "serial-getty@ttyS0.service", "serial: 1234"],
+)
+def test_serial_look_alikes_are_kept(tmp_path: Path, text: str) -> None:
+    assert not redact.serial_values(text)
+    assert _redactor(tmp_path).text(text) == text
