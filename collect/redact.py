@@ -239,10 +239,13 @@ class Redactor:
         self._secrets_re = re.compile("|".join(map(re.escape, secrets))) if secrets else None
         self._secret_bytes = [s.encode("utf-8", "surrogateescape") for s in secrets]
         hosts = "|".join(re.escape(h) for h in sorted(self._hosts, key=len, reverse=True))
-        # a host name as a whole word, not part of a dotted name, a key=value or a path
+        # a host name as a whole word, not part of a dotted name, a key=value or a path; but
+        # after user@ (a prompt, an ssh log) and scheme:// (a URL to it)
         self._host_re = (
-            re.compile(rf"(?<![\w.=/@-])(?:{hosts})(?![\w-]|\.[A-Za-z0-9])") if hosts else None
-        )
+            re.compile(rf"(?:(?<![\w.=/@-])|(?<=[\w]@)|(?<=://))(?:{hosts})"
+                       rf"(?![\w-]|\.[A-Za-z0-9])")
+            if hosts else None
+        )  # fmt: skip
         domains = "|".join(re.escape(d) for d in self._domains)
         self._domain_re = (
             re.compile(rf"(?<![\w.-])\.?(?:[A-Za-z0-9-]+\.)*(?:{domains})(?![\w-]|\.[A-Za-z0-9])",

@@ -350,3 +350,16 @@ def test_other_tools_serial_labels(tmp_path: Path, text: str, serial: str) -> No
 def test_serial_look_alikes_are_kept(tmp_path: Path, text: str) -> None:
     assert not redact.serial_values(text)
     assert _redactor(tmp_path).text(text) == text
+
+
+def test_the_host_after_user_at_and_in_a_url_is_replaced(tmp_path: Path) -> None:
+    """A shell prompt or an ssh log (root@host:) and a URL to the host (http://host:8000)
+    name the host; a dotted name (www.ubuntu.com) and a key=value (ID=ubuntu) do not."""
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hostname").write_text("ubuntu\n")
+    r = _redactor(tmp_path)
+    assert r.text("root@ubuntu:~# ls") == "root@<host-1>:~# ls"
+    assert r.text("curl http://ubuntu:8000/v1/models") == "curl http://<host-1>:8000/v1/models"
+    assert r.text("ssh://ubuntu/srv") == "ssh://<host-1>/srv"
+    kept = "ID=ubuntu HOME_URL=https://www.ubuntu.com/ https://ubuntu.com/x a@ubuntu.example"
+    assert r.text(kept) == kept
