@@ -32,9 +32,10 @@ from multiarc.collect import bkc, interrupts
 from multiarc.collect.collectors import all_collectors
 from multiarc.collect.compress import SUFFIXES, StreamCompressor
 from multiarc.collect.context import Context
-from multiarc.collect.redact import Redactor, load_mapping, serial_values
+from multiarc.collect.redact import Redactor, load_mapping
 from multiarc.collect.runner import MAX_WORKERS, run_collectors
 from multiarc.collect.safe_write import check_output_folder, publish, unique_name
+from multiarc.collect.serials import serial_values
 from multiarc.collect.spec import ItemResult, Status
 from multiarc.collect.summary import SummaryFacts, dmesg_text, render_summary, status_counts
 

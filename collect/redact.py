@@ -10,8 +10,8 @@ With ``--redact`` also (sos clean's model, one consistent token per value):
 - every name in a ``--domain`` (``a.b.corp.example`` at any depth), and the domain itself;
 - ``--keyword`` words;
 - IPv4/IPv6 and MAC addresses; user names (UID >= 1000, SUDO_USER ...);
-- serial numbers: dmidecode's, ``/sys/class/dmi/id/*_serial`` and ``product_uuid``, GPU
-  serials (xpu-smi discovery text and JSON), PCIe Device Serial Numbers (``lspci -vvv``).
+- serial numbers (serials.py): ``/sys/class/dmi/id/*_serial`` and ``product_uuid``, and
+  every value under a serial's label in any collected text.
 
 A mapping (token -> value) can be kept per machine and reused (``--map FILE``): the same
 host gets the same token in every archive. It is written next to the archive, never into it.
@@ -32,6 +32,11 @@ from pathlib import Path
 from multiarc.collect import secrets as sec
 from multiarc.collect.context import Context
 from multiarc.collect.safe_write import write_private
+from multiarc.collect.serials import (
+    SERIAL_FIELDS,
+    SERIAL_LOOSE,
+    not_placeholder,
+)
 
 _MAC = re.compile(
     r"(?<![\w:-])(?:[0-9A-Fa-f]{2}([:-]))(?:[0-9A-Fa-f]{2}\1){4}[0-9A-Fa-f]{2}(?![\w:-])"
@@ -44,38 +49,11 @@ _IPV4 = re.compile(
 _IPV6_CANDIDATE = re.compile(r"(?<![\w:.])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![\w:.])")
 _KEEP_IPS = {"127.0.0.1", "0.0.0.0", "255.255.255.255", "::", "::1"}
 _KEEP_MACS = {"00:00:00:00:00:00", "ff:ff:ff:ff:ff:ff"}
-# Serial numbers by their label: dmidecode, xpu-smi (text and JSON), lspci -vvv.
-_SERIAL_FIELDS = re.compile(
-    r"(?P<key>(?:Serial Number|UUID|Asset Tag|Service Tag|Part Number|SOC UUID|"
-    r"Device Serial Number|(?:product|board|chassis)_(?:serial|uuid))(?![\w-])\s*[:]?\s*"
-    r"|\"(?:serial_number|uuid|soc_uuid|serial)\"\s*:\s*\")"
-    # greedy and bounded: the value ends at its last non-blank before a quote, a bar or the
-    # line's end (a lazy value re-scanned a planted run of blanks at every step: minutes)
-    r"(?P<value>[^\s\"|,](?:[^\"|\n]{0,126}[^\s\"|\n])?)(?=[ \t\r]{0,512}(?:\"|\||$))",
-    re.MULTILINE | re.IGNORECASE,
-)
-# Other tools' labels (ipmitool fru's "Board Serial :", lshw's "serial:", udev's
-# ID_SERIAL_SHORT=, camelCase JSON): the value must look like a serial (a digit, no blank),
-# since a label this loose meets words ("serial: enabled") that must not be replaced
-# everywhere they appear.
-_SERIAL_LOOSE = re.compile(
-    r"(?P<key>(?<![\w-])(?:(?:Board|Product|Chassis|System|Module|Baseboard)[ _]Serial"
-    r"|serial(?:[ _-]?(?:number|no|num))?|ID_SERIAL(?:_SHORT)?|SerialNumber)[ \t]*[:=][ \t]*"
-    r"|\"(?:serialNumber|SerialNumber|serial_no|device_serial|board_serial|product_serial)\""
-    r"[ \t]*:[ \t]*\")"
-    r"(?P<value>(?=[^\s\"|,/]{0,63}\d)[A-Za-z0-9][\w.:-]{4,63})(?![\w.:/-])",
-    re.IGNORECASE,
-)
 _HOST_KEYS = re.compile(
     r"(?P<key>\b(?:host ?name|nodename|fqdn|HOSTNAME|Static hostname)\b\s*[:=]?\s*[\"']?)"
     r"(?P<value>[A-Za-z0-9][\w.-]*)",
     re.IGNORECASE,
 )
-DMI_PLACEHOLDERS = {
-    "not specified", "to be filled by o.e.m.", "default string", "none", "not present",
-    "not provided", "unknown", "n/a", "0", "00000000", "no asset tag", "system serial number",
-    "chassis serial number", "base board serial number", "123456789", "",
-}  # fmt: skip
 DMI_ID_FILES = (
     "product_serial", "product_uuid", "board_serial", "chassis_serial", "board_asset_tag",
     "chassis_asset_tag",
@@ -89,22 +67,6 @@ PROXY_CONFIG_DIRS = (
     "etc/apt/apt.conf.d", "etc/profile.d", "etc/systemd/system/docker.service.d",
     "etc/systemd/system/containerd.service.d",
 )  # fmt: skip
-
-
-def _not_placeholder(value: str) -> bool:
-    return value.strip().lower() not in DMI_PLACEHOLDERS and len(value.strip()) >= 3
-
-
-def serial_values(text: str) -> set[str]:
-    """Serial numbers, UUIDs and asset tags by their labels (placeholders left out)."""
-    found = {m.group("value").strip() for m in _SERIAL_FIELDS.finditer(text)
-             if _not_placeholder(m.group("value"))}  # fmt: skip
-    return found | {m.group("value") for m in _SERIAL_LOOSE.finditer(text)
-                    if _not_placeholder(m.group("value"))}  # fmt: skip
-
-
-def dmi_identifiers(dmidecode_text: str) -> set[str]:
-    return serial_values(dmidecode_text)
 
 
 def environment_secrets(ctx: Context) -> set[str]:
@@ -153,7 +115,7 @@ def local_identifiers(ctx: Context) -> dict[str, set[str]]:
     for name in DMI_ID_FILES:
         with contextlib.suppress(OSError):
             value = ctx.path("/sys/class/dmi/id/" + name).read_text().strip()
-            if _not_placeholder(value):
+            if not_placeholder(value):
                 serials.add(value)
     return {
         "host": {h for h in short if h and h not in ("localhost", "(none)")},
@@ -284,7 +246,7 @@ class Redactor:
 
     def _serial(self, m: re.Match[str]) -> str:
         value = m.group("value")
-        if not _not_placeholder(value) or value.startswith("<"):
+        if not not_placeholder(value) or value.startswith("<"):
             return m.group(0)
         return m.group("key") + self.token(value.strip(), "serial")
 
@@ -300,8 +262,8 @@ class Redactor:
             text = self._secrets_re.sub(lambda _m: sec.marker("credential"), text)
         if not self.full:
             return text
-        text = _SERIAL_FIELDS.sub(self._serial, text)
-        text = _SERIAL_LOOSE.sub(self._serial, text)
+        text = SERIAL_FIELDS.sub(self._serial, text)
+        text = SERIAL_LOOSE.sub(self._serial, text)
         if self._domain_re is not None:
             text = self._domain_re.sub(lambda m: self.token(m.group(0).lower(), "host"), text)
         if self._words_re is not None:

@@ -12,10 +12,11 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from multiarc.collect import redact
+from multiarc.collect import serials
 from multiarc.collect.cli import main
 from multiarc.collect.context import Context
-from multiarc.collect.redact import Redactor, dmi_identifiers
+from multiarc.collect.redact import Redactor
+from multiarc.collect.serials import dmi_identifiers
 
 from tests.collect.conftest import by_name, extract_all, write_tool
 
@@ -336,8 +337,8 @@ def test_other_tools_serial_labels(tmp_path: Path, text: str, serial: str) -> No
     """Serials under other tools' labels are replaced, and the same value wherever else it
     appears in the archive (learned from every collected text before anything is written)."""
     r = _redactor(tmp_path)
-    assert serial in redact.serial_values(text)
-    r.learn(redact.serial_values(text), "serial")
+    assert serial in serials.serial_values(text)
+    r.learn(serials.serial_values(text), "serial")
     assert serial not in r.text(text) and "<serial-" in r.text(text)
     assert serial not in r.text(f"disk {serial} is healthy")
 
@@ -348,7 +349,7 @@ def test_other_tools_serial_labels(tmp_path: Path, text: str, serial: str) -> No
      "serial-getty@ttyS0.service", "serial: 1234"],
 )
 def test_serial_look_alikes_are_kept(tmp_path: Path, text: str) -> None:
-    assert not redact.serial_values(text)
+    assert not serials.serial_values(text)
     assert _redactor(tmp_path).text(text) == text
 
 
