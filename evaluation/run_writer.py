@@ -75,7 +75,7 @@ def check_output_folder(output: Path, *, create: bool = False) -> Path:
 
 def _refuse_unsafe(output: Path) -> None:
     """As root: InputError when another user could swap the run folder for a link."""
-    unsafe = unsafe_folder(output, group_ok=True, invoker=True) if os.geteuid() == 0 else None
+    unsafe = unsafe_folder(output, lenient=True) if os.geteuid() == 0 else None
     if unsafe:
         raise InputError(
             f"cannot write the results under {output} as root: {unsafe}",

@@ -59,24 +59,34 @@ def open_append(path: Path, mode: int = 0o644) -> IO[str]:
     return os.fdopen(open_own(path, _APPEND, mode), "a", encoding="utf-8")
 
 
-def _trusted(invoker: bool) -> set[int]:
-    """root and the caller; ``invoker``: also the user who ran sudo (who has root anyway)."""
+def _trusted(lenient: bool) -> set[int]:
+    """root and the caller; ``lenient``: also the user who ran sudo (who has root anyway)."""
     trusted = _TRUSTED_OWNERS | {os.geteuid()}
-    sudo_uid = os.environ.get("SUDO_UID", "") if invoker and os.geteuid() == 0 else ""
+    sudo_uid = os.environ.get("SUDO_UID", "") if lenient and os.geteuid() == 0 else ""
     return trusted | ({int(sudo_uid)} if sudo_uid.isdigit() else set())
 
 
-def _unsafe(path: Path, *, own: bool, group_ok: bool, trusted: set[int]) -> str | None:
+def _anyone_could_make(path: Path) -> bool:
+    """``path``'s folder is writable by everyone (like /tmp): anyone could have made it."""
+    try:
+        return path != path.parent and bool(os.stat(path.parent).st_mode & 0o002)
+    except OSError:
+        return True
+
+
+def _unsafe(path: Path, *, own: bool, lenient: bool, trusted: set[int]) -> str | None:
     """Why ``path`` (an existing folder, or a link to one) is unsafe to hold root's files,
     or None. ``own``: the folder itself, which must not be writable by group (unless
-    ``group_ok``) or others."""
+    ``lenient``) or others. ``lenient``: another user's folder or link counts only where
+    anyone could have made it (in /tmp), not in a home or a workspace given to them."""
     st = os.lstat(path)
+    strange = st.st_uid not in trusted and (not lenient or _anyone_could_make(path))
     if stat.S_ISLNK(st.st_mode):
         # whoever owns the link decides where it points
-        return None if st.st_uid in trusted else f"{path} is a link owned by uid {st.st_uid}"
-    if st.st_uid not in trusted:
+        return f"{path} is a link owned by uid {st.st_uid}" if strange else None
+    if strange:
         return f"{path} belongs to uid {st.st_uid}"
-    if own and st.st_mode & (0o002 if group_ok else 0o022):
+    if own and st.st_mode & (0o002 if lenient else 0o022):
         return f"{path} is writable by {'others' if st.st_mode & 0o002 else 'its group'}"
     if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
         return f"{path} is writable by others (and not sticky)"
@@ -97,17 +107,19 @@ def _chain(path: Path) -> list[Path]:
     return seen
 
 
-def unsafe_folder(path: Path, *, group_ok: bool = False, invoker: bool = False) -> str | None:
+def unsafe_folder(path: Path, *, lenient: bool = False) -> str | None:
     """Why another user could plant or swap entries in ``path`` (or in what exists of it)
     before this process writes there, or None: a folder on the way that is another user's
     (or a link of theirs), or writable by others and not sticky; ``path`` itself also not
-    writable by others (nor by its group, unless ``group_ok``: a user's private group).
-    ``invoker``: under sudo, the invoking user's folders are trusted too (their home)."""
+    writable by others (nor by its group). ``lenient`` (a command run in a user's folder):
+    another user's folder counts only where anyone could have made it (/tmp/results made
+    first by someone else), the user who ran sudo is trusted, and a folder writable by its
+    group (a user's private group, umask 002) is fine."""
     chain = [folder for folder in _chain(path) if os.path.lexists(folder)]
     whole = os.path.isdir(path)
-    trusted = _trusted(invoker)
+    trusted = _trusted(lenient)
     for folder in chain:
-        reason = _unsafe(folder, own=whole and folder == chain[-1], group_ok=group_ok,
+        reason = _unsafe(folder, own=whole and folder == chain[-1], lenient=lenient,
                          trusted=trusted)
         if reason:
             return reason
