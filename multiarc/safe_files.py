@@ -86,7 +86,8 @@ def _unsafe(path: Path, *, own: bool, lenient: bool, trusted: set[int]) -> str |
         return f"{path} is a link owned by uid {st.st_uid}" if strange else None
     if strange:
         return f"{path} belongs to uid {st.st_uid}"
-    if own and st.st_mode & (0o002 if lenient else 0o022):
+    sticky_ok = lenient and st.st_mode & stat.S_ISVTX  # --output /tmp: nobody moves root's
+    if own and st.st_mode & (0o002 if lenient else 0o022) and not sticky_ok:
         return f"{path} is writable by {'others' if st.st_mode & 0o002 else 'its group'}"
     if st.st_mode & 0o002 and not st.st_mode & stat.S_ISVTX:
         return f"{path} is writable by others (and not sticky)"

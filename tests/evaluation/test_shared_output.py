@@ -71,6 +71,8 @@ def test_a_folder_anyone_can_write_is_refused_unless_sticky(tmp_path: Path, mode
     (shared / "results").chmod(0o777)  # the results folder itself open to all: refused
     with pytest.raises(InputError, match="writable by others"):
         check_output_folder(shared / "results", create=True)
+    # --output /tmp itself: root's run folder in it cannot be moved by anyone else
+    assert check_output_folder(shared, create=True) == shared
 
 
 def test_a_link_of_another_user_in_tmp_is_refused(tmp_path: Path, sticky_tmp: Path) -> None:
