@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 
 from multiarc.errors import EnvironmentNotReady
-from multiarc.safe_files import open_own
+from multiarc.safe_files import NotOwnFile, open_own
 
 
 class InstallLock:
@@ -26,7 +26,7 @@ class InstallLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:  # never through a link, never another user's file
             fd = open_own(self.path, os.O_RDWR | os.O_CREAT)
-        except PermissionError as err:
+        except NotOwnFile as err:
             raise EnvironmentNotReady(
                 f"the install lock {self.path} is not a regular file of this user's"
                 f" ({err.strerror})",

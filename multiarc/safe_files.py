@@ -37,20 +37,25 @@ def create_new(path: Path, mode: int = 0o600, *, text: bool = False) -> IO[bytes
     return os.fdopen(fd, "w", encoding="utf-8") if text else os.fdopen(fd, "wb")
 
 
+class NotOwnFile(PermissionError):
+    """A name that is a link, not a regular file, or another user's file: left alone."""
+
+
 def open_own(path: Path, flags: int, mode: int = 0o644) -> int:
     """A descriptor of ``path`` opened with ``flags`` (``O_CREAT`` creates it when missing),
-    never through a link: PermissionError when it is a link, not a regular file, or not the
-    caller's own (nothing is then done to it; ``flags`` must not truncate)."""
+    never through a link: NotOwnFile (a PermissionError) when it is a link, not a regular
+    file, or not the caller's own (nothing is then done to it; ``flags`` must not truncate).
+    Other errors (EACCES, ENOENT...) are raised as they come."""
     try:
         fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     except OSError as err:
         if err.errno == errno.ELOOP:  # O_NOFOLLOW met a link
-            raise PermissionError(err.errno, "a link, not followed", str(path)) from None
+            raise NotOwnFile(err.errno, "a link, not followed", str(path)) from None
         raise
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
         os.close(fd)
-        raise PermissionError(1, "not a regular file of this user's, not used", str(path))
+        raise NotOwnFile(1, "not a regular file of this user's, not used", str(path))
     return fd
 
 
