@@ -261,8 +261,8 @@ def _install_locked(
             repair_log = log_path.with_name(log_path.name.replace(".log", ".repair.log"))
             repair_packages(inventory, hosts, install_paths.runner_dir, repair_log)
             notes.append(
-                "ran `dpkg --configure -a` where the interrupted run left packages half "
-                f"installed ({', '.join(hosts)})"
+                "finished the package operations the interrupted run left (dpkg --configure"
+                f" -a, and a reinstall of what it left half unpacked) on {', '.join(hosts)}"
             )
     all_roles, selected = roles
     ctx = RunContext(request, extracted, hosts, all_roles, selected, notes, log_path, events_path)

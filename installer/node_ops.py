@@ -52,26 +52,31 @@ def release_node_locks(
 
 # dpkg refuses new work after an interruption until pending packages are configured; the
 # killed run's dpkg may still hold the lock for a while, so wait for it (only for that).
-# A package killed while it was being unpacked stays half installed, which
-# `dpkg --configure -a` cannot fix (and the packages that depend on it then fail to
-# configure): apt reinstalls it from the lists it already has (the bundle's repository,
-# set up by the interrupted run), without updating them, then dpkg configures the rest.
+# A package killed while it was being unpacked is left half installed (dpkg-query's iH) or
+# marked for reinstallation (iUR, iFR): `dpkg --configure -a` skips the first (and exits 0)
+# and fails on the others, and so does `apt-get -f install` (it only configures them). apt
+# reinstalls those packages from the lists it already has (the bundle's repository, set up
+# by the interrupted run), without updating them; then dpkg configures the rest.
 REPAIR_DPKG = (
     'if [ -z "$(dpkg --audit 2>/dev/null)" ] && ! ls /var/lib/dpkg/updates/0* >/dev/null 2>&1;'
     " then echo clean; exit 0; fi;"
-    " for i in $(seq 90); do out=$(dpkg --configure -a 2>&1) && exit 0;"
+    " for i in $(seq 90); do out=$(dpkg --configure -a 2>&1) && break;"
     ' case "$out" in *"locked by another process"*|*"acquire the dpkg"*|*"database is locked"*)'
     " sleep 2;; *) break;; esac; done;"
-    ' echo "$out";'
-    " DEBIAN_FRONTEND=noninteractive apt-get -f install -y -q --no-install-recommends"
-    " -o Dpkg::Use-Pty=0 && dpkg --configure -a && [ -z \"$(dpkg --audit)\" ]"
+    " bad=$(dpkg-query -W -f='${db:Status-Abbrev} ${binary:Package}\\n' 2>/dev/null"
+    " | awk '$1 ~ /^i(H|.R)/ {print $2}');"
+    ' if [ -z "$bad" ] && [ -z "$(dpkg --audit)" ]; then exit 0; fi;'
+    ' echo "$out"; export DEBIAN_FRONTEND=noninteractive;'
+    " opts='-y -q --no-install-recommends -o Dpkg::Use-Pty=0';"
+    ' { [ -z "$bad" ] || { echo "reinstalling: $bad"; apt-get install --reinstall $opts $bad; }; }'
+    " && apt-get -f install $opts && dpkg --configure -a && [ -z \"$(dpkg --audit)\" ]"
 )
 
 
 def repair_packages(inventory: Path, hosts: list[str], runner_dir: Path, log: Path) -> None:
-    """Finish the package operations a killed run left (``dpkg --configure -a``, and apt
-    for a package left half installed). Where it fails, the nodes' whole output goes to
-    ``log`` and their last line into the error."""
+    """Finish the package operations a killed run left (``dpkg --configure -a``, and apt's
+    reinstallation of a package left half installed or marked for reinstallation). Where
+    it fails, the nodes' whole output goes to ``log`` and their last line into the error."""
     result = run_adhoc(inventory, hosts, "ansible.builtin.shell", REPAIR_DPKG, runner_dir)
     if result.status == "successful":
         return
