@@ -202,16 +202,19 @@ def _scrub_yaml_blocks(text: str, where: str, findings: Findings) -> str:
     return "".join(parts)
 
 
+def _named_value(m: re.Match[str], kind: str, where: str, findings: Findings) -> str:
+    """A match with ``name``, ``sep`` and ``value``: the name kept, a real value replaced
+    (a placeholder, an empty value or the shell's PWD path kept as it is)."""
+    value = m.group("value").strip("\"'")
+    if not value or NOT_SECRET.match(value.strip()) or _is_a_path(m, value):
+        return m.group(0)
+    findings.add(where, kind)
+    return f"{m.group('name')}{m.group('sep')}{marker(kind)}"
+
+
 def _scrub_name_value_pairs(text: str, where: str, findings: Findings) -> str:
     """``- name: DB_PASSWORD`` then ``value: v`` on the next line (Kubernetes, compose)."""
-    def replace(m: re.Match[str]) -> str:
-        value = m.group("value").strip("\"'")
-        if not value or NOT_SECRET.match(value.strip()):
-            return m.group(0)
-        findings.add(where, "secret")
-        return f"{m.group('name')}{m.group('sep')}{marker('secret')}"
-
-    return NAME_VALUE_PAIR.sub(replace, text)
+    return NAME_VALUE_PAIR.sub(lambda m: _named_value(m, "secret", where, findings), text)
 
 
 def _scrub_keys(text: str, where: str, findings: Findings) -> str:
@@ -227,11 +230,7 @@ def _scrub_all(text: str, where: str, findings: Findings) -> str:
     def sub(pattern: re.Pattern[str], kind: str, text: str, keep_name: bool = False) -> str:
         def replace(m: re.Match[str]) -> str:
             if keep_name:
-                value = m.group("value").strip("\"'")
-                if not value or NOT_SECRET.match(value.strip()) or _is_a_path(m, value):
-                    return m.group(0)
-                findings.add(where, kind)
-                return f"{m.group('name')}{m.group('sep')}{marker(kind)}"
+                return _named_value(m, kind, where, findings)
             findings.add(where, kind)
             return marker(kind)
 
