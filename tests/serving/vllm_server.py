@@ -91,10 +91,7 @@ class Server:
             os.killpg(self.proc.pid, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(grace)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait()
-        self._forget_scratch()
+        self.kill_hard()  # what is left of the group
 
     def kill_hard(self) -> None:
         """The whole server dies at once (as an out-of-memory kill would)."""
