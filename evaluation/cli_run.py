@@ -157,7 +157,8 @@ def quick(
     type=click.Path(path_type=Path, file_okay=False),
     default=Path("results"),
     show_default=True,
-    help="Folder for the run folder <YYYYmmdd_HHMMSS>/.",
+    help="Folder for the run folder <YYYYmmdd_HHMMSS>/. As root, one another user could"
+    " swap for a link (made first by them in /tmp, or writable by all) is refused.",
 )
 @click.option(
     "--devices",
